@@ -1,0 +1,294 @@
+"""Case-type advisor: which of the published case types fits an affair described in free text.
+
+Evidence, strongest first: concept signatures (target group × kind of benefit, from
+corpus/classifier.yaml), local names used in practice (case aliases), then BM25 and dense
+similarity to each case's profile. Statutory affairs and affairs no case fits are recognised.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import bm25s
+import numpy as np
+
+from assistant.chunk import Chunk
+from assistant.citations import Citation, cite
+from assistant.advise.matching import find_terms, fold
+from assistant.index.embeddings import Embedder
+from assistant.index.tokenizer import get_tokenizer
+from assistant.knowledge import Knowledge
+from assistant.knowledge.chunks import case_text
+from assistant.knowledge.models import Case, StatutoryAffair
+
+MAX_CANDIDATES = 5
+ALIAS_MIN_CHARS = 3
+NAME_SUFFIXES = ("又はこれらに類するその他の事務", "に関する事務", "の支給", "の実施")
+
+
+@dataclass
+class CaseCandidate:
+    case: int
+    name: str
+    score: float
+    reasons: list[str]
+    citations: list[Citation]
+    analogous_statutory_affair: str | None = None
+    confidence: str = "要確認"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "name": self.name,
+            "score": round(self.score, 3),
+            "reasons": self.reasons,
+            "citations": [c.to_dict() for c in self.citations],
+            "analogous_statutory_affair": self.analogous_statutory_affair,
+            "confidence": self.confidence,
+        }
+
+
+@dataclass
+class Classification:
+    candidates: list[CaseCandidate]
+    statutory: bool = False
+    no_fit: bool = False
+    ambiguous: bool = False
+    clarifying_question: str | None = None
+    statutory_affairs: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": [c.to_dict() for c in self.candidates],
+            "statutory": self.statutory,
+            "no_fit": self.no_fit,
+            "ambiguous": self.ambiguous,
+            "clarifying_question": self.clarifying_question,
+            "statutory_affairs": self.statutory_affairs,
+            "notes": self.notes,
+            "citations": [c.to_dict() for c in self.citations],
+        }
+
+
+@dataclass
+class _Evidence:
+    signature: float = 0.0
+    signature_terms: list[str] = field(default_factory=list)
+    alias: float = 0.0
+    alias_terms: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    statutory_boost: float = 0.0
+    lexical: float = 0.0
+    dense: float = 0.0
+
+    @property
+    def total(self) -> float:
+        penalty = 1.5 if self.excluded else 0.0
+        return self.signature + self.alias + self.statutory_boost + 1.0 * self.lexical + 0.5 * self.dense - penalty
+
+    @property
+    def strong(self) -> bool:
+        return self.signature > 0 or self.alias > 0
+
+
+def _core_name(name: str) -> str:
+    for suffix in NAME_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+class CaseClassifier:
+    def __init__(self, knowledge: Knowledge, embedder: Embedder | None, chunks_by_id: dict[str, Chunk] | None = None) -> None:
+        self.knowledge = knowledge
+        self.cases: list[Case] = list(knowledge.cases.values())
+        self.config = knowledge.classifier
+        self.embedder = embedder
+        self.chunks_by_id = chunks_by_id or {}
+        self._aliases = {
+            case.id: [a for a in {*case.aliases, _core_name(case.name)} if len(fold(a)) >= ALIAS_MIN_CHARS]
+            for case in self.cases
+        }
+        self._profiles = [self._profile(case) for case in self.cases]
+        tokenizer = get_tokenizer()
+        self._bm25 = bm25s.BM25()
+        self._bm25.index([tokenizer.tokens(p) for p in self._profiles], show_progress=False)
+        self._profile_vectors = embedder.encode(self._profiles) if embedder is not None else None
+        self._markers = [fold(m) for m in self.config.independent_markers]
+
+    @staticmethod
+    def _profile(case: Case) -> str:
+        parts = [case.name, case.description, *case.aliases, *case.target_persons, *case.purpose_terms]
+        parts += [case.benefit or "", *case.example_affairs]
+        return "\n".join(parts)
+
+    def case_chunk(self, case: Case) -> Chunk:
+        source_id = f"case-{case.id:02d}"
+        if source_id in self.chunks_by_id:
+            return self.chunks_by_id[source_id]
+        from assistant.chunk import make_chunk
+
+        return make_chunk(
+            source_id=source_id,
+            title=f"事例({case.id}) {case.name}",
+            locator=f"cases.yaml 事例{case.id}",
+            text=case_text(case),
+            kind="cases",
+            as_of=case.as_of,
+            confidence=case.confidence,
+            origin="corpus/cases.yaml",
+            sources=case.sources,
+        )
+
+    # -- evidence ---------------------------------------------------------------------------
+    def _signature_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:
+        for case_id, signatures in self.config.signatures.items():
+            for signature in signatures:
+                matched: list[str] = []
+                for group in signature.all:
+                    hits = find_terms(folded, group)
+                    if not hits:
+                        break
+                    matched.append(max(hits, key=len))
+                else:
+                    if signature.effective_weight > evidence[case_id].signature:
+                        evidence[case_id].signature = signature.effective_weight
+                        evidence[case_id].signature_terms = matched
+        for case_id, terms in self.config.exclude.items():
+            if evidence[case_id].signature > 0:
+                evidence[case_id].excluded = find_terms(folded, terms)
+
+    def _alias_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:
+        for case_id, aliases in self._aliases.items():
+            hits = find_terms(folded, aliases)
+            if hits:
+                longest = max(hits, key=lambda a: len(fold(a)))
+                evidence[case_id].alias = 1.0 + min(len(fold(longest)), 12) / 12
+                evidence[case_id].alias_terms = sorted(hits, key=len, reverse=True)[:3]
+
+    def _similarity_evidence(self, text: str, evidence: dict[int, _Evidence]) -> None:
+        scores = np.asarray(self._bm25.get_scores(get_tokenizer().tokens(text) or ["[空]"]), dtype=np.float32)
+        top = float(scores.max()) if scores.size else 0.0
+        if top > 0:
+            for case, score in zip(self.cases, scores):
+                evidence[case.id].lexical = float(score) / top
+        if self.embedder is not None and self._profile_vectors is not None:
+            query = self.embedder.encode([text], is_query=True)[0]
+            sims = self._profile_vectors @ query
+            low, high = float(sims.min()), float(sims.max())
+            for case, sim in zip(self.cases, sims):
+                evidence[case.id].dense = (float(sim) - low) / ((high - low) or 1.0)
+
+    def statutory_matches(self, folded: str) -> list[StatutoryAffair]:
+        matches = []
+        for affair in self.knowledge.statutory:
+            names = [a for a in {*affair.aliases, affair.name} if len(fold(a)) >= ALIAS_MIN_CHARS]
+            if find_terms(folded, names):
+                matches.append(affair)
+        return matches
+
+    def independent_markers(self, folded: str) -> list[str]:
+        return [m for m in self._markers if m in folded]
+
+    # -- decision ---------------------------------------------------------------------------
+    def classify(self, text: str) -> Classification:
+        folded = fold(text)
+        evidence = {case.id: _Evidence() for case in self.cases}
+        self._signature_evidence(folded, evidence)
+        self._alias_evidence(folded, evidence)
+        self._similarity_evidence(text, evidence)
+        statutory_affairs = self.statutory_matches(folded)
+        markers = self.independent_markers(folded)
+        strongest_case_signal = max((e.signature + e.alias for e in evidence.values()), default=0.0)
+        statutory = bool(statutory_affairs) and not markers
+        for affair in statutory_affairs:
+            for case_id in affair.related_cases:
+                if markers:
+                    evidence[case_id].statutory_boost = 1.5
+        ranked = sorted(self.cases, key=lambda c: evidence[c.id].total, reverse=True)
+        # Cases 3 and 4 share one seed entry: keep them together.
+        ranked_ids = [c.id for c in ranked]
+        umbrella = self._umbrella(folded, evidence)
+        no_fit = not statutory and strongest_case_signal == 0 and umbrella is None
+        candidates = [self._candidate(case, evidence[case.id], text) for case in ranked[:MAX_CANDIDATES]]
+        result = Classification(candidates=candidates, statutory=statutory, no_fit=no_fit)
+        if umbrella is not None:
+            result.ambiguous = True
+            result.clarifying_question = umbrella.question
+            ordered = [self.knowledge.cases[c] for c in umbrella.cases]
+            ordered.sort(key=lambda c: ranked_ids.index(c.id))
+            result.candidates = [self._candidate(case, evidence[case.id], text) for case in ordered[:MAX_CANDIDATES]]
+            result.notes.append(f"「{umbrella.term}」は対象者によって当てはまる事例が異なります。")
+        if statutory_affairs:
+            result.statutory_affairs = [
+                {"id": a.id, "name": a.name, "linkage_basis": a.linkage_basis, "confidence": a.confidence}
+                for a in statutory_affairs
+            ]
+            for affair in statutory_affairs:
+                chunk = self.chunks_by_id.get(f"statutory-{affair.id}")
+                if chunk is not None:
+                    result.citations.append(cite(chunk, ["情報連携の根拠", affair.aliases[0]]))
+        if statutory:
+            result.notes.append("法定事務のため、独自利用事務の情報連携の届出は不要です（法定事務としての情報連携の根拠は下記）。")
+        if no_fit:
+            result.notes.append(
+                "公表されている事例のいずれにも明確には当てはまりません。事例は毎年追加されることがあるため、"
+                "個人情報保護委員会事務局への事前相談をお勧めします。"
+            )
+        self._scale_scores(result.candidates)
+        return result
+
+    def _umbrella(self, folded: str, evidence: dict[int, _Evidence]):  # noqa: ANN202
+        for umbrella in self.config.umbrellas:
+            if fold(umbrella.term) not in folded:
+                continue
+            specific = [c for c in umbrella.cases if evidence[c].signature > 0]
+            if not specific:
+                return umbrella
+        return None
+
+    def _candidate(self, case: Case, evidence: _Evidence, text: str) -> CaseCandidate:
+        reasons: list[str] = []
+        needles: list[str] = []
+        if evidence.signature_terms:
+            terms = "」「".join(evidence.signature_terms)
+            reasons.append(f"「{terms}」が、この事例の対象者・給付内容に当たります")
+            needles += evidence.signature_terms
+        if evidence.alias_terms:
+            reasons.append(f"実務上の呼び方「{evidence.alias_terms[0]}」に一致します")
+            needles += evidence.alias_terms
+        if evidence.statutory_boost:
+            reasons.append("法定事務に市町村が独自に上乗せ・拡大する事務と読めます")
+        if evidence.excluded:
+            reasons.append(f"ただし「{'」「'.join(evidence.excluded)}」は別の事例を示す語です")
+        if not reasons:
+            reasons.append("事例の説明・事務名の例との語句の類似によります（一致する語は限られます）")
+        if case.analogous_statutory_affair:
+            reasons.append(
+                f"準ずる法定事務: {case.analogous_statutory_affair}（{case.analogous_statutory_confidence or case.confidence}）"
+            )
+        chunk = self.case_chunk(case)
+        citations = [cite(chunk, needles)]
+        if case.analogous_statutory_affair:
+            statutory_quote = cite(chunk, ["準ずる法定事務"])
+            if statutory_quote.quote != citations[0].quote:
+                citations.append(statutory_quote)
+        return CaseCandidate(
+            case=case.id,
+            name=case.name,
+            score=evidence.total,
+            reasons=reasons,
+            citations=citations,
+            analogous_statutory_affair=case.analogous_statutory_affair,
+            confidence=case.confidence,
+        )
+
+    @staticmethod
+    def _scale_scores(candidates: list[CaseCandidate]) -> None:
+        """Map raw evidence to 0–1: a logistic on the raw score, so strong matches approach 1."""
+        for candidate in candidates:
+            candidate.score = 1.0 / (1.0 + math.exp(-(candidate.score - 2.5)))

@@ -1,0 +1,71 @@
+"""Sudachi tokenisation with normalisation (子ども/子供/こども → 子供, ひとり親 → 一人親).
+
+Mode C keeps compounds (ひとり親家庭) which alone hurts recall, so each compound also yields its
+mode-A parts: ひとり親家庭 → ひとり親家庭, 一人, 親, 家庭.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from sudachipy import Dictionary, SplitMode
+
+_SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
+_VARIANTS = {"障がい": "障害", "障碍": "障害", "子育て": "子育て", "ひとり親": "一人親", "ひとり暮らし": "一人暮らし"}
+_VARIANT_PATTERN = re.compile("|".join(map(re.escape, _VARIANTS)))
+# Sudachi refuses input over ~49 KB; tokenise long text in pieces at line ends.
+_MAX_PIECE_CHARS = 4000
+
+
+def fold_variants(text: str) -> str:
+    return _VARIANT_PATTERN.sub(lambda m: _VARIANTS[m.group(0)], text)
+
+
+def _pieces(text: str) -> list[str]:
+    if len(text) <= _MAX_PIECE_CHARS:
+        return [text]
+    pieces, current = [], ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > _MAX_PIECE_CHARS:
+            pieces.append(line[:_MAX_PIECE_CHARS])
+            line = line[_MAX_PIECE_CHARS:]
+        if len(current) + len(line) > _MAX_PIECE_CHARS:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+class JapaneseTokenizer:
+    def __init__(self) -> None:
+        self._tokenizer = Dictionary(dict="core").create(mode=SplitMode.C)
+
+    def morphemes(self, text: str) -> list[tuple[str, list[str]]]:
+        """(normalised compound, normalised mode-A parts) for each content morpheme."""
+        out: list[tuple[str, list[str]]] = []
+        for piece in _pieces(fold_variants(text)):
+            for morpheme in self._tokenizer.tokenize(piece):
+                if morpheme.part_of_speech()[0] in _SKIP_POS:
+                    continue
+                form = morpheme.normalized_form().lower()
+                if not form.strip():
+                    continue
+                parts = [p.normalized_form().lower() for p in morpheme.split(SplitMode.A)]
+                out.append((form, [p for p in parts if p != form and p.strip()]))
+        return out
+
+    def tokens(self, text: str) -> list[str]:
+        """Tokens for BM25: each compound and its parts."""
+        out: list[str] = []
+        for form, parts in self.morphemes(text):
+            out.append(form)
+            out.extend(parts)
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def get_tokenizer() -> JapaneseTokenizer:
+    return JapaneseTokenizer()

@@ -1,0 +1,1 @@
+"""Ingestion of official documents (PDF, DOCX, XLSX/CSV, HTML, Markdown, text)."""

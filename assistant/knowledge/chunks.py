@@ -1,0 +1,244 @@
+"""Render validated corpus entries into retrievable chunks (one fact group per chunk)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from assistant.chunk import Chunk, make_chunk
+from assistant.knowledge.loader import Knowledge
+from assistant.knowledge.models import Case
+
+NOTIFICATION_NAMES = {"new": "新規", "change": "変更", "discontinue": "中止", "replace": "届出書の差替え（軽微な変更）"}
+
+
+def _lines(pairs: list[tuple[str, object]]) -> str:
+    out = []
+    for label, value in pairs:
+        if value in (None, "", []):
+            continue
+        if isinstance(value, list):
+            value = "、".join(str(v) for v in value)
+        out.append(f"{label}: {value}")
+    return "\n".join(out)
+
+
+def case_title(case: Case) -> str:
+    return f"事例({case.id}) {case.name}"
+
+
+def case_text(case: Case) -> str:
+    statutory = case.analogous_statutory_affair or "不明"
+    if case.analogous_statutory_affair and case.analogous_statutory_confidence:
+        statutory += f"（{case.analogous_statutory_confidence}）"
+    number = case.case_number
+    if number and case.case_number_confidence:
+        number += f"（{case.case_number_confidence}）"
+    return "\n".join(
+        [
+            case_title(case),
+            _lines(
+                [
+                    ("概要", case.description),
+                    ("準ずる法定事務", statutory),
+                    ("旧別表第二の項", case.old_appendix2_item or "不明"),
+                    ("事例番号", number),
+                    ("対象者", case.target_persons),
+                    ("目的を表す語", case.purpose_terms),
+                    ("給付の内容", case.benefit),
+                    ("実務上の呼び方", case.aliases),
+                    ("照会する情報の種類", case.information_kinds),
+                    ("事務名の例", case.example_affairs),
+                    ("紛らわしいもの", case.distinguish_from),
+                    ("補足", case.notes),
+                ]
+            ),
+        ]
+    )
+
+
+def _case_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    for case in knowledge.cases.values():
+        yield make_chunk(
+            source_id=f"case-{case.id:02d}",
+            title=case_title(case),
+            locator=f"cases.yaml 事例{case.id}",
+            text=case_text(case),
+            kind="cases",
+            as_of=case.as_of,
+            confidence=case.confidence,
+            origin="corpus/cases.yaml",
+            sources=case.sources,
+            meta={"case": case.id},
+        )
+
+
+def _statutory_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    for affair in knowledge.statutory:
+        related = "、".join(f"事例({c})" for c in affair.related_cases)
+        text = "\n".join(
+            [
+                f"法定事務: {affair.name}" + (f"（{affair.law}）" if affair.law else ""),
+                _lines(
+                    [
+                        ("通称", affair.aliases),
+                        ("情報連携の根拠", affair.linkage_basis),
+                        ("独自に上乗せする場合に関係する事例", related),
+                        ("補足", affair.note),
+                    ]
+                ),
+            ]
+        )
+        yield make_chunk(
+            source_id=f"statutory-{affair.id}",
+            title=f"法定事務: {affair.name}",
+            locator=f"statutory.yaml {affair.id}",
+            text=text,
+            kind="statutory",
+            as_of=affair.as_of,
+            confidence=affair.confidence,
+            origin="corpus/statutory.yaml",
+            sources=affair.sources,
+            meta={"related_cases": affair.related_cases},
+        )
+
+
+def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    for notice in knowledge.notifications.values():
+        common = dict(
+            kind="notification",
+            as_of=notice.as_of,
+            confidence=notice.confidence,
+            origin="corpus/notifications.yaml",
+            sources=notice.sources,
+            meta={"notification_type": notice.type},
+        )
+        yield make_chunk(
+            source_id=f"notice-{notice.type}",
+            title=notice.name,
+            locator=f"notifications.yaml {notice.type}",
+            text="\n".join(
+                [
+                    f"{notice.name}（届出の種類）",
+                    _lines(
+                        [
+                            ("定義", notice.definition),
+                            ("該当する場合", notice.when),
+                            ("該当しない場合", notice.not_when),
+                            ("提出するもの", notice.documents),
+                            ("受付", notice.window),
+                            ("方法", notice.method),
+                        ]
+                    ),
+                ]
+            ),
+            **common,
+        )
+        if notice.examples:
+            examples = "\n".join(f"・{e.situation} → {notice.name}。{e.reason}" for e in notice.examples)
+            yield make_chunk(
+                source_id=f"notice-{notice.type}-examples",
+                title=f"{notice.name}の判定例",
+                locator=f"notifications.yaml {notice.type} examples",
+                text=f"{notice.name}の判定例\n{examples}",
+                **common,
+            )
+
+
+def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    procedure = knowledge.procedure
+    for step in procedure.flow:
+        yield make_chunk(
+            source_id=f"flow-{step.id}",
+            title=f"手続の流れ: {step.name}",
+            locator=f"procedure.yaml flow {step.id}",
+            text=f"手続の流れ（{step.name}）\n{step.description}",
+            kind="procedure",
+            as_of=step.as_of,
+            confidence=step.confidence,
+            origin="corpus/procedure.yaml",
+            sources=step.sources,
+        )
+    for fact in procedure.schedule:
+        yield make_chunk(
+            source_id=f"schedule-{fact.id}",
+            title="スケジュール",
+            locator=f"procedure.yaml schedule {fact.id}",
+            text=f"スケジュール\n{fact.fact}",
+            kind="procedure",
+            as_of=fact.as_of,
+            confidence=fact.confidence,
+            origin="corpus/procedure.yaml",
+            sources=fact.sources,
+        )
+    phase_names = {"preparation": "事前準備", "filing": "届出時", "review": "審査時", "requirement": "要件の確認"}
+    for item in procedure.checklist:
+        yield make_chunk(
+            source_id=f"check-{item.id}",
+            title=f"チェック項目（{phase_names[item.phase]}）: {item.label}",
+            locator=f"procedure.yaml checklist {item.id}",
+            text=f"チェック項目（{phase_names[item.phase]}）: {item.label}\n確認すること: {item.question}\n理由: {item.why}",
+            kind="checklist",
+            as_of=item.as_of,
+            confidence=item.confidence,
+            origin="corpus/procedure.yaml",
+            sources=item.sources,
+            meta={"phase": item.phase, "item": item.id},
+        )
+
+
+def _guidance_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    for page in knowledge.guidance:
+        for number, section in enumerate(page.sections, start=1):
+            yield make_chunk(
+                source_id=f"guide-{page.id}-{number}",
+                title=f"{page.title}: {section.heading}",
+                locator=f"guidance/{page.id}.md §{number} {section.heading}",
+                text=f"{section.heading}\n{section.text}",
+                kind="guidance",
+                as_of=page.as_of,
+                confidence=page.confidence,
+                origin=f"corpus/guidance/{page.id}.md",
+                sources=page.sources,
+            )
+    for change in knowledge.changes:
+        yield make_chunk(
+            source_id=f"change-{change.id}",
+            title="法令・用語の変更点",
+            locator=f"changes.yaml {change.id}",
+            text=f"法令・用語の変更点（{change.changed_on}）\n{change.summary}",
+            kind="guidance",
+            as_of=change.as_of,
+            confidence=change.confidence,
+            origin="corpus/changes.yaml",
+            sources=change.sources,
+        )
+
+
+def _qa_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    for pair in knowledge.qa:
+        yield make_chunk(
+            source_id=pair.id,
+            title=f"Q&A: {pair.question}",
+            locator=f"qa.yaml {pair.id}",
+            text=f"Q: {pair.question}\nA: {pair.answer}",
+            kind="qa",
+            as_of=pair.as_of,
+            confidence=pair.confidence,
+            origin="corpus/qa.yaml",
+            sources=pair.sources,
+            meta={"cases": pair.cases, "notification_type": pair.notification_type},
+        )
+
+
+def corpus_chunks(knowledge: Knowledge) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for producer in (
+        _case_chunks,
+        _statutory_chunks,
+        _notification_chunks,
+        _procedure_chunks,
+        _guidance_chunks,
+        _qa_chunks,
+    ):
+        chunks.extend(producer(knowledge))
+    return chunks

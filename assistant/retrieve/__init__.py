@@ -1,0 +1,1 @@
+"""Hybrid retrieval: BM25 + dense with normalised weighted fusion, optional reranking."""
