@@ -8,6 +8,7 @@ similarity to each case's profile. Statutory affairs and affairs no case fits ar
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,19 @@ class _Evidence:
     @property
     def strong(self) -> bool:
         return self.signature > 0 or self.alias > 0
+
+
+_WORD_CHARS = re.compile(r"[\u3400-\u9fff\u30a0-\u30ffa-z0-9々]")
+
+
+def _at_boundary(folded: str, name: str) -> bool:
+    """The name occurs and is not the tail of a longer word (心身障害児福祉手当 ≠ 障害児福祉手当)."""
+    start = folded.find(name)
+    while start >= 0:
+        if start == 0 or not _WORD_CHARS.match(folded[start - 1]):
+            return True
+        start = folded.find(name, start + 1)
+    return False
 
 
 def _core_name(name: str) -> str:
@@ -183,16 +197,29 @@ class CaseClassifier:
             for case, sim in zip(self.cases, sims):
                 evidence[case.id].dense = (float(sim) - low) / ((high - low) or 1.0)
 
-    def statutory_matches(self, folded: str) -> list[StatutoryAffair]:
+    def statutory_matches(self, folded: str) -> list[tuple[StatutoryAffair, list[str]]]:
+        """Statutory affairs named in the text, with the names found at a word boundary."""
         matches = []
         for affair in self.knowledge.statutory:
-            names = [a for a in {*affair.aliases, affair.name} if len(fold(a)) >= ALIAS_MIN_CHARS]
-            if find_terms(folded, names):
-                matches.append(affair)
+            names = [fold(a) for a in {*affair.aliases, affair.name} if len(fold(a)) >= ALIAS_MIN_CHARS]
+            found = [n for n in names if _at_boundary(folded, n)]
+            if found:
+                matches.append((affair, found))
         return matches
 
+    @staticmethod
+    def _case_terms_beyond(evidence: dict[int, "_Evidence"], names: list[str]) -> bool:
+        """A specific case signature matched on words outside the statutory name (e.g. 実費 in
+        予防接種の実費徴収): the text describes the municipality's own affair, not the statutory one."""
+        for item in evidence.values():
+            if item.signature >= 2.5 and any(not any(fold(t) in n for n in names) for t in item.signature_terms):
+                return True
+        return False
+
     def independent_markers(self, folded: str) -> list[str]:
-        return [m for m in self._markers if m in folded]
+        # 「独自利用事務」 names the topic of the question, not the affair's own-ness.
+        text = re.sub(r"独自利用(事務)?", "", folded)
+        return [m for m in self._markers if m in text]
 
     # -- decision ---------------------------------------------------------------------------
     def classify(self, text: str) -> Classification:
@@ -201,13 +228,16 @@ class CaseClassifier:
         self._signature_evidence(folded, evidence)
         self._alias_evidence(folded, evidence)
         self._similarity_evidence(text, evidence)
-        statutory_affairs = self.statutory_matches(folded)
+        statutory_matches = self.statutory_matches(folded)
+        statutory_affairs = [affair for affair, _ in statutory_matches]
+        matched_names = [name for _, names in statutory_matches for name in names]
         markers = self.independent_markers(folded)
+        own_affair = bool(markers) or self._case_terms_beyond(evidence, matched_names)
         strongest_case_signal = max((e.signature + e.alias for e in evidence.values()), default=0.0)
-        statutory = bool(statutory_affairs) and not markers
-        for affair in statutory_affairs:
-            for case_id in affair.related_cases:
-                if markers:
+        statutory = bool(statutory_affairs) and not own_affair
+        if own_affair:
+            for affair in statutory_affairs:
+                for case_id in affair.related_cases:
                     evidence[case_id].statutory_boost = 1.5
         ranked = sorted(self.cases, key=lambda c: evidence[c.id].total, reverse=True)
         # Cases 3 and 4 share one seed entry: keep them together.

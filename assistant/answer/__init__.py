@@ -1,0 +1,1 @@
+"""Grounded single-turn answers composed from retrieved passages and the advisors (no LLM needed)."""
