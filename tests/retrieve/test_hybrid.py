@@ -1,0 +1,24 @@
+from langchain_core.documents import Document
+
+from assistant.retrieve.hybrid import Filters
+from assistant.retrieve.langchain_retriever import HybridLangChainRetriever
+
+
+def test_hybrid_finds_the_notification_passage(assistant) -> None:  # noqa: ANN001
+    hits = assistant.retriever.search("条例改正で号がずれた場合はどの届出？", k=5)
+    assert any(h.chunk.source_id.startswith("notice-replace") or "号" in h.chunk.text for h in hits)
+    assert hits == sorted(hits, key=lambda h: h.score, reverse=True)
+
+
+def test_filters_by_kind_and_confidence(assistant) -> None:  # noqa: ANN001
+    hits = assistant.retriever.search("届出の受付期間", k=10, filters=Filters(kinds=("qa",)))
+    assert hits and {h.chunk.kind for h in hits} == {"qa"}
+    confirmed = assistant.retriever.search("届出の受付期間", k=10, filters=Filters(confidence="確認済み"))
+    assert confirmed and {h.chunk.confidence for h in confirmed} == {"確認済み"}
+
+
+def test_langchain_retriever_returns_documents_with_metadata(assistant) -> None:  # noqa: ANN001
+    retriever = HybridLangChainRetriever(hybrid=assistant.retriever, k=4)
+    documents = retriever.invoke("ひとり親家庭等医療費助成の事例")
+    assert documents and all(isinstance(d, Document) for d in documents)
+    assert {"source_id", "title", "locator", "as_of", "confidence", "kind"} <= set(documents[0].metadata)
