@@ -2,7 +2,8 @@
 
 Default: a static model built from the chiVe word vectors that the ja-ginza package ships
 (no download): Sudachi segments the text, words are looked up by normalised form (compounds
-fall back to their parts) and a sentence-transformers `StaticEmbedding` mean-pools them.
+fall back to their parts) and their vectors are mean-pooled, as a sentence-transformers
+`StaticEmbedding` does.
 Any configured local sentence-transformers directory (e.g. a ruri-v3 or multilingual-e5 copy)
 replaces it without code changes.
 """
@@ -79,28 +80,24 @@ class Embedder:
 
 
 class ChiveEmbedder(Embedder):
-    def __init__(self, cache_dir: Path) -> None:
-        from sentence_transformers import SentenceTransformer
-        from sentence_transformers.sentence_transformer.modules import StaticEmbedding
-        from tokenizers import Tokenizer
-        from tokenizers.models import WordLevel
-        from tokenizers.pre_tokenizers import WhitespaceSplit
+    """chiVe mean-pooled word vectors.
 
+    Encoding is the arithmetic of a sentence-transformers `StaticEmbedding` (mean of the word
+    rows, then L2 normalisation) done directly with numpy, so answering does not pay the ~5 s
+    import of torch and transformers; `to_sentence_transformer()` builds the equivalent
+    sentence-transformers model (tests check both give the same vectors).
+    """
+
+    def __init__(self, cache_dir: Path) -> None:
         cache_file = cache_dir / f"{CHIVE_MODEL_ID}.npz"
         if not cache_file.is_file():
             build_chive_cache(cache_file)
         data = np.load(cache_file)
         words, rows = data["words"].tolist(), data["rows"] + 1  # row 0 is the zero vector for [UNK]
-        self._vocab = dict(zip(words, rows.tolist()))
-        vocab = {"[UNK]": 0, **self._vocab}
-        weights = np.vstack([np.zeros((1, data["vectors"].shape[1]), dtype=np.float32), data["vectors"]])
-        tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
-        tokenizer.pre_tokenizer = WhitespaceSplit()
-        self.model: SentenceTransformer = SentenceTransformer(
-            modules=[StaticEmbedding(tokenizer, embedding_weights=weights)], device="cpu"
-        )
+        self._vocab: dict[str, int] = dict(zip(words, rows.tolist()))
+        self._weights = np.vstack([np.zeros((1, data["vectors"].shape[1]), dtype=np.float32), data["vectors"]])
         self.model_id = CHIVE_MODEL_ID
-        self.dimension = int(weights.shape[1])
+        self.dimension = int(self._weights.shape[1])
 
     def segment(self, text: str) -> str:
         """Words of the text that have a vector, space separated (compounds fall back to parts)."""
@@ -113,12 +110,27 @@ class ChiveEmbedder(Embedder):
         return " ".join(words)
 
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
-        segmented = [self.segment(t) for t in texts]
-        vectors = self.model.encode(segmented, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        vectors = np.nan_to_num(vectors.astype(np.float32))
-        empty = ~vectors.any(axis=1)
-        vectors[empty, 0] = 1e-6  # keep cosine defined for text without known words
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            rows = [self._vocab[w] for w in self.segment(text).split()]
+            if rows:
+                vectors[i] = self._weights[rows].mean(axis=0)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        vectors[~vectors.any(axis=1), 0] = 1e-6  # keep cosine defined for text without known words
         return vectors
+
+    def to_sentence_transformer(self) -> "SentenceTransformer":
+        """The same model as a sentence-transformers `StaticEmbedding` (input: `segment(text)`)."""
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+        from tokenizers import Tokenizer
+        from tokenizers.models import WordLevel
+        from tokenizers.pre_tokenizers import WhitespaceSplit
+
+        tokenizer = Tokenizer(WordLevel({"[UNK]": 0, **self._vocab}, unk_token="[UNK]"))
+        tokenizer.pre_tokenizer = WhitespaceSplit()
+        return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=self._weights)], device="cpu")
 
 
 class LocalSentenceTransformerEmbedder(Embedder):
