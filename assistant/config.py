@@ -51,8 +51,8 @@ class Settings:
     query_prefix: str = ""
     passage_prefix: str = ""
     reranker_model: str = ""
-    bm25_weight: float = 0.6
-    dense_weight: float = 0.4
+    bm25_weight: float = 0.8
+    dense_weight: float = 0.2
     top_k: int = 8
     chunk_chars: int = 500
     max_question_chars: int = 4000

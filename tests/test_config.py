@@ -16,7 +16,7 @@ def test_precedence_defaults_toml_env(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.top_k == 5  # from the file
     assert settings.port == 9100  # environment beats the file
     assert settings.llm_backend == "ollama"
-    assert settings.bm25_weight == 0.6  # default kept
+    assert settings.bm25_weight == 0.8  # default kept
     assert settings.resolved_database_url == f"sqlite:///{home / 'assistant.db'}"
 
 

@@ -58,8 +58,8 @@ class HybridRetriever:
         self,
         index: SearchIndex,
         *,
-        bm25_weight: float = 0.6,
-        dense_weight: float = 0.4,
+        bm25_weight: float = 0.8,
+        dense_weight: float = 0.2,
         pool: int = 40,
         reranker: "Reranker | None" = None,
     ) -> None:
