@@ -37,6 +37,7 @@ class CaseCandidate:
     reasons: list[str]
     citations: list[Citation]
     analogous_statutory_affair: str | None = None
+    analogous_statutory_confidence: str | None = None
     confidence: str = "要確認"
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +48,7 @@ class CaseCandidate:
             "reasons": self.reasons,
             "citations": [c.to_dict() for c in self.citations],
             "analogous_statutory_affair": self.analogous_statutory_affair,
+            "analogous_statutory_confidence": self.analogous_statutory_confidence,
             "confidence": self.confidence,
         }
 
@@ -314,6 +316,7 @@ class CaseClassifier:
             reasons=reasons,
             citations=citations,
             analogous_statutory_affair=case.analogous_statutory_affair,
+            analogous_statutory_confidence=case.analogous_statutory_confidence or case.confidence,
             confidence=case.confidence,
         )
 

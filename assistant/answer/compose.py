@@ -284,7 +284,7 @@ class Answerer:
             numbers = "".join(f"[{citations.add(c)}]" for c in candidate.citations)
             conclusion.append(f"事例({case_id})「{candidate.name}」が当てはまると考えられます。{numbers}")
             if candidate.analogous_statutory_affair:
-                mark = "【要確認】" if candidate.confidence == "要確認" else ""
+                mark = "【要確認】" if candidate.analogous_statutory_confidence == "要確認" else ""
                 reasons.append(f"{mark}準ずる法定事務: {candidate.analogous_statutory_affair} {numbers}")
         if classification.ambiguous and classification.clarifying_question:
             confirm.append(classification.clarifying_question)
