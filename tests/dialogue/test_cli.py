@@ -1,0 +1,75 @@
+"""`assistant chat` and `assistant checklist` as separate processes (the machine interface contract)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from docx import Document
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+CONSULTATION = [
+    ("子ども医療費助成で情報連携したい。何の届出が必要ですか？", lambda r: r["needs_clarification"] and r["cases"] == [1]),
+    ("まだです", lambda r: r["notification_type"] == "new"),
+    ("それは変更の届出ですか？", lambda r: r["notification_type"] == "new"),
+    ("その場合の受付期間は？", lambda r: "年3回" in r["answer"]),
+    ("提出するものは何ですか？", lambda r: not r["out_of_scope"]),
+    ("準ずる法定事務は何ですか？", lambda r: "児童福祉法" in r["answer"]),
+    ("今日の天気は？", lambda r: r["out_of_scope"]),
+    ("ひとり親家庭等医療費助成は既に届出済みです。所得の情報を追加したい。何の届出？", lambda r: r["notification_type"] == "change"),
+    ("その場合の受付期間は？", lambda r: r["notification_type"] == "change"),
+    ("連絡先は 03-1234-5678 です。マイナンバーカードを紛失しました", lambda r: r["out_of_scope"] and "phone" in r["masked"]),
+]
+ASK_KEYS = {"answer", "notification_type", "cases", "statutory", "out_of_scope", "needs_clarification", "clarifying_question", "citations"}
+
+
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
+    home = tmp_path_factory.mktemp("cli-home")
+    (home / "cache").mkdir()
+    for item in shared_cache.glob("*.npz"):  # reuse the model cache; the index is built in `home`
+        os.link(item, home / "cache" / item.name)
+    return home
+
+
+def _run(home: Path, *args: str) -> dict:
+    env = os.environ | {"ASSISTANT_HOME": str(home), "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("ASSISTANT_CONFIG", None)
+    env.pop("ASSISTANT_DATABASE_URL", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+@pytest.mark.slow
+def test_ten_turn_consultation_across_processes(cli_home: Path) -> None:
+    for number, (message, check) in enumerate(CONSULTATION, start=1):
+        result = _run(cli_home, "chat", "--session", "cli-consult", "--message", message, "--json")
+        assert ASK_KEYS <= set(result)
+        assert result["session"] == "cli-consult" and result["turn"] == number
+        assert check(result), (message, result["rewritten_question"])
+    database = (cli_home / "assistant.db").read_bytes()
+    assert b"03-1234-5678" not in database
+
+
+@pytest.mark.slow
+def test_checklist_across_processes_and_export(cli_home: Path, tmp_path: Path) -> None:
+    started = _run(cli_home, "checklist", "--session", "cli-check", "--json")
+    assert set(started) >= {"session", "step", "question", "progress", "finished"}
+    assert started["step"] == "affair-name" and started["progress"]["done"] == 0
+    for answer in ("子ども医療費助成事務", "スキップ", "戻る", "子ども医療費助成条例"):
+        result = _run(cli_home, "checklist", "--session", "cli-check", "--answer", answer, "--json")
+    assert result["step"] == "affair-body" and result["progress"]["done"] == 2
+    exported = _run(cli_home, "checklist", "--session", "cli-check", "--export", "docx", "--output", str(tmp_path / "sheet.docx"), "--json")
+    cells = [c.text for t in Document(exported["output"]).tables for r in t.rows for c in r.cells]
+    assert "子ども医療費助成事務" in cells and "子ども医療費助成条例" in cells
+    _run(cli_home, "checklist", "--session", "cli-check", "--export", "md", "--output", str(tmp_path / "sheet.md"), "--json")
+    assert "# 事前相談シート" in (tmp_path / "sheet.md").read_text(encoding="utf-8")
