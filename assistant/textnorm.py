@@ -41,6 +41,12 @@ MASK_MY_NUMBER = "[個人番号マスク済]"
 MASK_PHONE = "[電話番号マスク済]"
 MASK_EMAIL = "[メールアドレスマスク済]"
 MASK_LABELLED = "[個人情報マスク済]"
+MASK_NAME = "[氏名マスク済]"
+# A writer introducing themselves (「こども家庭課の山田です」): the name is personal data too.
+_SELF_INTRODUCTION = re.compile(
+    r"(?P<unit>(課|係|室|部|局|班|担当|センター|事務所)(の|、|\s)?)(?P<name>[\u4e00-\u9fff\u3040-\u309f\u30a0-\u30ff]{1,8}?)"
+    r"(?P<tail>\s*(です|でございます|と申します))"
+)
 
 
 def mask_personal_data(text: str) -> tuple[str, list[str]]:
@@ -65,4 +71,7 @@ def mask_personal_data(text: str) -> tuple[str, list[str]]:
         return f"{match.group('label')}{match.group('sep')}{MASK_LABELLED}"
 
     text = _LABELLED.sub(_labelled, text)
+    text, names = _SELF_INTRODUCTION.subn(lambda m: f"{m.group('unit')}{MASK_NAME}{m.group('tail')}", text)
+    if names:
+        found.append("name")
     return text, sorted(set(found))

@@ -19,3 +19,9 @@ def test_masks_contacts_and_labelled_values_but_not_short_numbers() -> None:
     assert "山田太郎" not in masked and "03-1234-5678" not in masked and "example.jp" not in masked
     assert "第145号" in masked
     assert set(kinds) == {"email", "phone", "labelled"}
+
+
+def test_masks_names_in_self_introductions() -> None:
+    masked, kinds = mask_personal_data("お世話になります。こども家庭課の山田です。届出について教えてください。")
+    assert "山田" not in masked and "こども家庭課の[氏名マスク済]です" in masked
+    assert "name" in kinds

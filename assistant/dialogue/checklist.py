@@ -37,8 +37,8 @@ from assistant.textnorm import mask_personal_data
 KIND = "checklist"
 DONE = "done"
 FINISHED_QUESTION = (
-    "チェックリストはすべて終わりました。事前相談シートを Markdown または Word（DOCX）で書き出せます"
-    "（`assistant checklist --session ID --export md|docx --output FILE`）。回答を直す場合は「○○の回答を変更」と入力してください。"
+    "チェックリストはすべて終わりました。事前相談シートを Markdown または Word（DOCX）で書き出せます。"
+    "回答を直す場合は「○○の回答を変更」と入力してください。"
 )
 START_MESSAGE = "事前相談シートの作成を始めます。質問に一つずつお答えください（「スキップ」「戻る」「○○の回答を変更」も使えます）。"
 UNANSWERED = "未回答"

@@ -24,19 +24,11 @@ _BOILERPLATE = re.compile(
 )
 _SIGNATURE = re.compile(r"^([-=＝ー―_＿*＊~〜]{3,}|--)\s*$")
 DEFAULT_SUBJECT = "独自利用事務の情報連携に関するお問い合わせ"
-# A writer introducing themselves (「こども家庭課の山田です」): the name is personal data too.
-_SELF_INTRODUCTION = re.compile(
-    r"(?P<unit>(課|係|室|部|局|班|担当|センター|事務所)(の|、|\s)?)(?P<name>[\u4e00-\u9fff\u3040-\u309f\u30a0-\u30ff]{1,8}?)"
-    r"(?P<tail>\s*(です|でございます|と申します))"
-)
-MASK_NAME = "[氏名マスク済]"
 
 
 def mask_inquiry(text: str) -> tuple[str, list[str]]:
-    """Personal data masked (assistant.textnorm), plus names in self-introductions."""
-    masked, kinds = mask_personal_data(text)
-    masked, count = _SELF_INTRODUCTION.subn(lambda m: f"{m.group('unit')}{MASK_NAME}{m.group('tail')}", masked)
-    return masked, sorted(set(kinds) | ({"name"} if count else set()))
+    """Personal data masked before anything else sees the inquiry (names in self-introductions included)."""
+    return mask_personal_data(text)
 
 
 def inquiry_question(masked: str) -> tuple[str, str]:

@@ -115,14 +115,9 @@ class AccountStore:
         with Session(self.engine) as session, session.begin():
             if session.get(_AccountRow, name) is not None:
                 raise AccountError(f"ユーザー {name} は既に登録されています")
-            row = _AccountRow(
-                name=name,
-                role=role,
-                password_hash=hash_password(password),
-                created_at=dt.datetime.now(dt.timezone.utc),
-            )
-            session.add(row)
-        return Account(name=name, role=role, created_at=row.created_at.isoformat(timespec="seconds"))
+            created = dt.datetime.now(dt.timezone.utc)
+            session.add(_AccountRow(name=name, role=role, password_hash=hash_password(password), created_at=created))
+        return Account(name=name, role=role, created_at=created.isoformat(timespec="seconds"))
 
     def set_password(self, name: str, password: str) -> None:
         password = _validate_password(password)

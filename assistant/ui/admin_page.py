@@ -1,0 +1,192 @@
+"""資料管理 (administrators): upload official documents, watch ingest progress, rebuild the index."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from filelock import FileLock
+
+from assistant.index.store import build_index, index_status
+from assistant.ingest.docstore import DocumentStore, IngestResult
+from assistant.ui.common import ADMIN_GROUP, ADMIN_LIMIT, current_viewer, friendly_errors, user_error
+from assistant.ui.context import UIContext
+from assistant.ui.render import (
+    DOCUMENT_HEADERS,
+    INGEST_HEADERS,
+    KIND_LABELS,
+    document_rows,
+    index_status_markdown,
+    ingest_rows,
+)
+
+ACCEPTED_TYPES = [".pdf", ".docx", ".xlsx", ".csv", ".html", ".htm", ".md", ".txt"]
+BUILD_STAGES = 5  # build_index reports four stages; the fifth is loading the new index
+CHANGED = {"added", "updated", "removed"}
+
+Progress = Callable[..., Any]
+
+
+def _store(context: UIContext) -> DocumentStore:
+    return DocumentStore(context.settings.documents_dir)
+
+
+def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
+    status = index_status(context.settings, context.assistant.knowledge)
+    documents = pd.DataFrame(document_rows(_store(context).records()), columns=DOCUMENT_HEADERS)
+    return index_status_markdown(status), documents
+
+
+def _ingest_one(context: UIContext, store: DocumentStore, upload: Path, kind: str, as_of: str | None) -> IngestResult:
+    """Keep the original under the uploads folder and ingest it there (same name = same document)."""
+    target = context.uploads_dir / Path(upload.name).name
+    backup = target.with_name(f".{target.name}.previous")
+    had_previous = target.exists()
+    if had_previous:
+        shutil.copy2(target, backup)
+    shutil.copyfile(upload, target)
+    settings = context.settings
+    result = store.ingest(
+        target,
+        kind=kind,
+        as_of=as_of,
+        chunk_chars=settings.chunk_chars,
+        max_bytes=int(settings.max_file_mb * 1_000_000),
+    )
+    if result.status == "error":
+        if had_previous:
+            backup.replace(target)
+        else:
+            target.unlink(missing_ok=True)
+    backup.unlink(missing_ok=True)
+    return IngestResult(upload.name, result.status, result.message, result.chunks, result.doc_id)
+
+
+def rebuild(context: UIContext, progress: Progress, offset: float = 0.0, span: float = 1.0) -> str:
+    """Build a new index, publish it and switch the running assistant over to it."""
+    calls = [0]
+
+    def say(message: str) -> None:
+        progress(offset + span * calls[0] / BUILD_STAGES, desc=f"索引: {message}")
+        calls[0] += 1
+
+    report = build_index(context.settings, context.assistant.knowledge, progress=say)
+    progress(offset + span * (BUILD_STAGES - 1) / BUILD_STAGES, desc="新しい索引を読み込んでいます")
+    context.assistant.reload_index()
+    context.assistant.warm_up()
+    return f"索引を再構築しました（{report.chunks} チャンク、{report.seconds:.1f} 秒）"
+
+
+def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
+    gr.Markdown(
+        "公式資料（手引、Q&A、事例、法令など）を登録すると、相談の回答に使われます。"
+        "時点（資料の日付）を指定しない資料は「要確認」として扱われます。"
+    )
+    with gr.Row():
+        with gr.Column(scale=3):
+            files = gr.File(
+                label="資料ファイル（PDF / Word / Excel / CSV / HTML / Markdown / テキスト）",
+                file_count="multiple",
+                file_types=ACCEPTED_TYPES,
+                type="filepath",
+                elem_id="admin-files",
+            )
+            with gr.Row():
+                kind = gr.Dropdown(
+                    [(label, value) for value, label in KIND_LABELS.items()],
+                    value="guidance",
+                    label="資料の種別",
+                    elem_id="admin-kind",
+                )
+                as_of = gr.Textbox(label="時点（YYYY-MM-DD）", placeholder="例: 2024-05-27", elem_id="admin-as-of")
+            rebuild_after = gr.Checkbox(value=True, label="登録後に索引を再構築する")
+            ingest_button = gr.Button("登録する", variant="primary", elem_id="admin-ingest")
+            message = gr.Markdown(label="処理結果", show_label=False, elem_id="admin-message")
+            results = gr.Dataframe(
+                headers=INGEST_HEADERS,
+                value=pd.DataFrame([], columns=INGEST_HEADERS),
+                interactive=False,
+                wrap=True,
+                label="ファイルごとの結果",
+                elem_id="admin-results",
+            )
+        with gr.Column(scale=2):
+            status = gr.Markdown("索引の状態を読み込んでいます…", label="索引の状態", show_label=False, elem_id="admin-status")
+            with gr.Row():
+                refresh = gr.Button("状態を更新", elem_id="admin-refresh")
+                rebuild_button = gr.Button("索引を再構築", variant="stop", elem_id="admin-rebuild")
+    documents = gr.Dataframe(
+        headers=DOCUMENT_HEADERS,
+        value=pd.DataFrame([], columns=DOCUMENT_HEADERS),
+        interactive=False,
+        wrap=True,
+        label="登録済みの文書",
+        elem_id="admin-documents",
+    )
+
+    admin_options: dict[str, Any] = {"concurrency_id": ADMIN_GROUP, "concurrency_limit": ADMIN_LIMIT}
+
+    def show_status(request: gr.Request) -> tuple[str, pd.DataFrame]:
+        with friendly_errors():
+            current_viewer(context, request).require_admin()
+        return _status(context)
+
+    def ingest(
+        uploads: list[str] | None,
+        kind_value: str,
+        as_of_text: str,
+        and_rebuild: bool,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Any, ...]:
+        with friendly_errors():
+            current_viewer(context, request).require_admin()
+        paths = [Path(p) for p in (uploads or [])]
+        if not paths:
+            raise user_error("登録するファイルを選んでください")
+        if kind_value not in KIND_LABELS:
+            raise user_error(f"種別 {kind_value!r} は使えません（{', '.join(KIND_LABELS)}）")
+        date = (as_of_text or "").strip() or None
+        store = _store(context)
+        share = 0.5 if and_rebuild else 1.0
+        outcomes: list[IngestResult] = []
+        with FileLock(str(context.settings.home / ".documents.lock")):
+            for number, path in enumerate(paths):
+                progress(share * number / len(paths), desc=f"{path.name} を読み込んでいます（{number + 1}/{len(paths)}）")
+                outcomes.append(_ingest_one(context, store, path, kind_value, date))
+        errors = sum(1 for r in outcomes if r.status == "error")
+        lines = [f"{len(paths)} 件のファイルを処理しました（エラー {errors} 件）。"]
+        if and_rebuild and any(r.status in CHANGED for r in outcomes):
+            lines.append(rebuild(context, progress, offset=share, span=1 - share))
+        elif any(r.status in CHANGED for r in outcomes):
+            lines.append("索引はまだ再構築していません。「索引を再構築」を押すと回答に反映されます。")
+        table = pd.DataFrame(ingest_rows(r.to_dict() for r in outcomes), columns=INGEST_HEADERS)
+        status_text, document_table = _status(context)
+        return "  \n".join(lines), table, status_text, document_table
+
+    def rebuild_now(request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[str, str, pd.DataFrame]:
+        with friendly_errors():
+            current_viewer(context, request).require_admin()
+        text = rebuild(context, progress)
+        status_text, document_table = _status(context)
+        return text, status_text, document_table
+
+    ingest_button.click(
+        ingest,
+        inputs=[files, kind, as_of, rebuild_after],
+        outputs=[message, results, status, documents],
+        api_name="admin_ingest",
+        **admin_options,
+    )
+    rebuild_button.click(
+        rebuild_now,
+        outputs=[message, status, documents],
+        api_name="admin_rebuild",
+        **admin_options,
+    )
+    refresh.click(show_status, outputs=[status, documents], api_name="admin_status")
+    tab.select(show_status, outputs=[status, documents], api_name="admin_open", show_progress="hidden")

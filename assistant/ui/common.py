@@ -1,0 +1,71 @@
+"""Small helpers shared by the pages: errors for the user, the current viewer, session ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import gradio as gr
+
+from assistant.service import InputError
+from assistant.ui.access import AccessDenied, Viewer, viewer_for
+from assistant.ui.context import UIContext
+
+# Concurrency groups: answers run side by side; document administration runs one at a time
+# in its own group, so a long ingest or rebuild never holds up the chat.
+ANSWER_GROUP = "answers"
+ANSWER_LIMIT = 4
+ADMIN_GROUP = "admin"
+ADMIN_LIMIT = 1
+
+
+def user_error(message: str) -> gr.Error:
+    return gr.Error(message, title="エラー", print_exception=False)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn library errors meant for the user into a Japanese error toast."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except (InputError, AccessDenied) as exc:
+        raise user_error(str(exc)) from exc
+    except KeyError as exc:
+        raise user_error(str(exc.args[0]) if exc.args else "見つかりません") from exc
+    except ValueError as exc:
+        raise user_error(str(exc)) from exc
+
+
+def current_viewer(context: UIContext, request: gr.Request | None) -> Viewer:
+    auth = context.settings.auth_enabled
+    return viewer_for(request, auth_enabled=auth, accounts=context.accounts if auth else None)
+
+
+def require_session(session_id: str | None) -> str:
+    session = (session_id or "").strip()
+    if not session:
+        raise user_error("セッション ID が空です。新しいセッションを始めるか、以前の ID を入力してください")
+    if len(session) > 128 or any(ch.isspace() or not ch.isprintable() for ch in session):
+        raise user_error("セッション ID に空白や制御文字は使えません（128 文字以内）")
+    return session
+
+
+def export_format(label: str, formats: dict[str, str]) -> str:
+    """The file format for a radio label such as "Word (.docx)" (the bare format, e.g. "docx", is accepted too)."""
+    fmt = formats.get(label) or (label if label in formats.values() else None)
+    if fmt is None:
+        raise user_error(f"形式は {' / '.join(formats)} から選んでください")
+    return fmt
+
+
+def source_lookup(context: UIContext) -> Callable[[str], dict[str, Any] | None]:
+    def lookup(source_id: str) -> dict[str, Any] | None:
+        try:
+            return context.assistant.source(source_id)
+        except KeyError:
+            return None
+
+    return lookup

@@ -1,0 +1,91 @@
+"""What the pages share: the Assistant, the dialogue services (created once, on first use) and the accounts."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from assistant.config import Settings
+from assistant.ui.accounts import AccountStore
+
+if TYPE_CHECKING:
+    from assistant.dialogue.chat import ChatService
+    from assistant.dialogue.checklist import ChecklistService
+    from assistant.dialogue.reply import ReplyDrafter
+    from assistant.service import Assistant
+
+T = TypeVar("T")
+
+
+@dataclass
+class UIContext:
+    assistant: Assistant
+    _services: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        return self.assistant.settings
+
+    def _once(self, name: str, factory: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._services:
+                self._services[name] = factory()
+            return self._services[name]
+
+    @property
+    def accounts(self) -> AccountStore:
+        return self._once("accounts", lambda: AccountStore(self.settings.resolved_database_url))
+
+    @property
+    def chat(self) -> ChatService:
+        def make() -> ChatService:
+            from assistant.dialogue.chat import ChatService
+
+            return ChatService(self.assistant)
+
+        return self._once("chat", make)
+
+    @property
+    def checklist(self) -> ChecklistService:
+        def make() -> ChecklistService:
+            from assistant.dialogue.checklist import ChecklistService
+
+            return ChecklistService(self.assistant)
+
+        return self._once("checklist", make)
+
+    @property
+    def reply(self) -> ReplyDrafter:
+        def make() -> ReplyDrafter:
+            from assistant.dialogue.reply import ReplyDrafter
+
+            return ReplyDrafter(self.assistant)
+
+        return self._once("reply", make)
+
+    @property
+    def web_exports_dir(self) -> Path:
+        """Files made for download; the only folder of ASSISTANT_HOME that the web server may serve."""
+        folder = self.settings.exports_dir / "web"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def export_path(self, stem: str, suffix: str) -> Path:
+        """A fresh, hard-to-guess file name for a download."""
+        return self.web_exports_dir / f"{stem}-{secrets.token_hex(8)}.{suffix}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploaded originals are kept, so uploading the same file name again updates that document."""
+        folder = self.settings.documents_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def new_session_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"

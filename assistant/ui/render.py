@@ -1,0 +1,293 @@
+"""Pure functions that turn library results into HTML, Markdown and table rows for the pages."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from assistant.textnorm import normalize_inline
+
+CONFIRMED = "確認済み"
+UNCONFIRMED = "要確認"
+CONFIDENCE_FILTER_ALL = "すべて"
+
+KIND_LABELS: dict[str, str] = {
+    "guidance": "手引・ガイドライン",
+    "qa": "Q&A",
+    "cases": "事例",
+    "law": "法令",
+    "other": "その他",
+}
+
+INGEST_LABELS: dict[str, str] = {
+    "added": "追加",
+    "updated": "更新",
+    "unchanged": "変更なし",
+    "removed": "削除",
+    "error": "エラー",
+    "not_found": "未登録",
+}
+
+INDEX_STATE_LABELS: dict[str, str] = {
+    "ready": "最新",
+    "stale": "再構築が必要",
+    "missing": "未構築",
+    "broken": "破損（再構築が必要）",
+}
+
+STALE_REASON_LABELS: dict[str, str] = {
+    "corpus": "知識ベースが更新された",
+    "documents": "登録文書が変わった",
+    "embedding_model": "埋め込みモデルが変わった",
+}
+
+MASK_LABELS: dict[str, str] = {
+    "my_number": "個人番号",
+    "phone": "電話番号",
+    "email": "メールアドレス",
+    "labelled": "氏名・住所などの個人情報",
+}
+
+CASE_HEADERS: list[str] = ["事例", "名称", "別名", "準ずる法定事務", "確度", "時点"]
+INGEST_HEADERS: list[str] = ["ファイル", "結果", "チャンク数", "メッセージ"]
+DOCUMENT_HEADERS: list[str] = ["タイトル", "種別", "時点", "ファイル", "チャンク数", "登録日時"]
+
+SourceLookup = Callable[[str], Mapping[str, Any] | None]
+
+
+def esc(text: object) -> str:
+    return html.escape("" if text is None else str(text))
+
+
+def confidence_badge(confidence: str | None) -> str:
+    css = "badge-ok" if confidence == CONFIRMED else "badge-check"
+    return f'<span class="badge {css}">{esc(confidence or UNCONFIRMED)}</span>'
+
+
+# -- citations --------------------------------------------------------------------------------------
+def highlight_quote(text: str, quote: str) -> str:
+    """The escaped text with the quote wrapped in <mark>; the quote alone, marked, if it is not found."""
+    if quote and quote in text:
+        start = text.index(quote)
+        end = start + len(quote)
+        return f"{esc(text[:start])}<mark>{esc(quote)}</mark>{esc(text[end:])}"
+    flat_text, flat_quote = normalize_inline(text), normalize_inline(quote or "")
+    if flat_quote and flat_quote in flat_text:
+        return highlight_quote(flat_text, flat_quote)
+    marked = f"<mark>{esc(quote)}</mark><hr>" if quote else ""
+    return marked + esc(text)
+
+
+def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str, Any] | None) -> str:
+    title = esc(citation.get("title"))
+    meta = " ・ ".join(
+        part
+        for part in (
+            esc(citation.get("locator")),
+            f"{esc(citation.get('as_of'))} 時点" if citation.get("as_of") else "",
+        )
+        if part
+    )
+    quote = str(citation.get("quote") or "")
+    if source is not None:
+        body = highlight_quote(str(source.get("text") or ""), quote)
+        origins = "".join(
+            f"<li>{esc(s.get('title'))}"
+            + (f"（{esc(s.get('as_of'))} 時点）" if s.get("as_of") else "")
+            + (f' <a href="{esc(s.get("url"))}" target="_blank" rel="noopener">{esc(s.get("url"))}</a>' if s.get("url") else "")
+            + "</li>"
+            for s in source.get("sources", [])
+        )
+        origin_block = f'<div class="origin">原典:<ul>{origins}</ul></div>' if origins else ""
+    else:
+        body = f"<mark>{esc(quote)}</mark>" if quote else "（本文を表示できません）"
+        origin_block = ""
+    return (
+        f'<div class="citation" data-source-id="{esc(citation.get("source_id"))}">'
+        f'<div class="citation-head"><span class="citation-no">[{number}]</span> '
+        f"<strong>{title}</strong> {confidence_badge(citation.get('confidence'))}</div>"
+        f'<div class="citation-meta">{meta}</div>'
+        f'<blockquote class="citation-quote">{esc(quote)}</blockquote>'
+        f"<details><summary>本文を表示（引用箇所を強調）</summary>"
+        f'<div class="source-text">{body}</div>{origin_block}</details>'
+        f"</div>"
+    )
+
+
+def citations_html(citations: Iterable[Mapping[str, Any]], lookup: SourceLookup) -> str:
+    cards = [citation_card(i, c, lookup(str(c.get("source_id", "")))) for i, c in enumerate(citations, start=1)]
+    if not cards:
+        return '<div class="sources-empty">この回答には出典がありません。</div>'
+    return '<div class="sources">' + "".join(cards) + "</div>"
+
+
+def empty_sources_html() -> str:
+    return '<div class="sources-empty">質問すると、回答の根拠となった資料がここに表示されます。</div>'
+
+
+def masked_note(masked: object) -> str:
+    """Say which kinds of personal data were masked before the text was processed ("" when none)."""
+    if not masked:
+        return ""
+    kinds = [masked] if isinstance(masked, str) else list(masked) if isinstance(masked, (list, tuple, set)) else []
+    labels = "、".join(dict.fromkeys(MASK_LABELS.get(str(k), str(k)) for k in kinds)) or "個人情報"
+    return f"入力に含まれていた個人情報（{labels}）をマスクしてから処理しました。"
+
+
+# -- progress ---------------------------------------------------------------------------------------
+def progress_html(done: int, total: int) -> str:
+    total = max(int(total), 0)
+    done = min(max(int(done), 0), total) if total else 0
+    percent = round(100 * done / total) if total else 0
+    return (
+        f'<div class="progress-wrap" role="progressbar" aria-valuemin="0" aria-valuemax="{total}" '
+        f'aria-valuenow="{done}"><div class="progress-bar" style="width:{percent}%"></div></div>'
+        f'<div class="progress-label">{done} / {total} 問（{percent}%）</div>'
+    )
+
+
+# -- cases ------------------------------------------------------------------------------------------
+def case_label(case: Mapping[str, Any]) -> str:
+    return f"({case['case']}) {case['name']}"
+
+
+def case_matches(case: Mapping[str, Any], query: str, confidence: str) -> bool:
+    if confidence and confidence != CONFIDENCE_FILTER_ALL and case.get("confidence") != confidence:
+        return False
+    needles = [normalize_inline(part).lower() for part in (query or "").split()]
+    if not needles:
+        return True
+    fields: list[str] = [
+        str(case.get("case", "")),
+        f"({case.get('case', '')})",
+        str(case.get("name") or ""),
+        str(case.get("analogous_statutory_affair") or ""),
+        str(case.get("description") or ""),
+        str(case.get("case_number") or ""),
+        str(case.get("benefit") or ""),
+        *case.get("aliases", []),
+        *case.get("example_affairs", []),
+        *case.get("target_persons", []),
+        *case.get("information_kinds", []),
+    ]
+    haystack = normalize_inline("\n".join(fields)).lower()
+    return all(part in haystack for part in needles)
+
+
+def case_rows(cases: Iterable[Mapping[str, Any]], query: str = "", confidence: str = CONFIDENCE_FILTER_ALL) -> list[list[Any]]:
+    return [
+        [
+            case["case"],
+            case["name"],
+            "、".join(case.get("aliases", [])),
+            case.get("analogous_statutory_affair") or "（なし）",
+            case.get("confidence", ""),
+            case.get("as_of", ""),
+        ]
+        for case in cases
+        if case_matches(case, query, confidence)
+    ]
+
+
+def _bullets(items: Iterable[str]) -> str:
+    lines = [f"- {item}" for item in items if item]
+    return "\n".join(lines) if lines else "- （登録なし）"
+
+
+def case_detail_markdown(case: Mapping[str, Any], source_titles: Mapping[str, Mapping[str, Any]]) -> str:
+    statutory = case.get("analogous_statutory_affair") or "（なし）"
+    statutory_conf = case.get("analogous_statutory_confidence")
+    statutory_line = f"{statutory}" + (f"（{statutory_conf}）" if statutory_conf else "")
+    numbers = []
+    if case.get("case_number"):
+        numbers.append(f"事例番号 {case['case_number']}")
+    if case.get("old_appendix2_item"):
+        numbers.append(f"旧別表第二 {case['old_appendix2_item']} の項")
+    sources = []
+    for source_id in case.get("sources", []):
+        info = source_titles.get(source_id) or {}
+        title = info.get("title") or source_id
+        as_of = f"（{info['as_of']} 時点）" if info.get("as_of") else ""
+        url = f" <{info['url']}>" if info.get("url") else ""
+        sources.append(f"{title}{as_of}{url}")
+    return "\n".join(
+        [
+            f"### {case_label(case)}",
+            f"**確度:** {case.get('confidence', '')}　**時点:** {case.get('as_of', '')}"
+            + (f"　**{' / '.join(numbers)}**" if numbers else ""),
+            "",
+            str(case.get("description") or ""),
+            "",
+            "#### 準ずる法定事務",
+            statutory_line,
+            "",
+            "#### 条件（対象者・目的・給付）",
+            "**対象者**",
+            _bullets(case.get("target_persons", [])),
+            "",
+            "**目的を表す語**",
+            _bullets(case.get("purpose_terms", [])),
+            "",
+            f"**給付の内容:** {case.get('benefit') or '（登録なし）'}",
+            "",
+            "#### 照会できる情報の種類",
+            _bullets(case.get("information_kinds", [])),
+            "",
+            "#### 別名・通称",
+            "、".join(case.get("aliases", [])) or "（登録なし）",
+            "",
+            "#### 事務の例",
+            _bullets(case.get("example_affairs", [])),
+            "",
+            "#### 出典",
+            _bullets(sources),
+        ]
+    )
+
+
+# -- documents and index ----------------------------------------------------------------------------
+def ingest_rows(results: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            str(r.get("path", "")).rsplit("/", 1)[-1],
+            INGEST_LABELS.get(str(r.get("status")), str(r.get("status"))),
+            r.get("chunks", 0),
+            r.get("message", ""),
+        ]
+        for r in results
+    ]
+
+
+def document_rows(records: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            r.get("title", ""),
+            KIND_LABELS.get(str(r.get("kind")), str(r.get("kind"))),
+            r.get("as_of", "") + ("" if r.get("as_of_given") else "（仮）"),
+            r.get("file_name", ""),
+            len(r.get("chunks", [])),
+            r.get("ingested_at", ""),
+        ]
+        for r in records
+    ]
+
+
+def index_status_markdown(status: Mapping[str, Any]) -> str:
+    state = str(status.get("state", "missing"))
+    lines = [f"**索引の状態:** {INDEX_STATE_LABELS.get(state, state)}"]
+    if status.get("stale_reasons"):
+        reasons = "、".join(STALE_REASON_LABELS.get(r, r) for r in status["stale_reasons"])
+        lines.append(f"**再構築が必要な理由:** {reasons}")
+    if status.get("exists"):
+        lines += [
+            f"**文書数（索引内）:** {status.get('documents', 0)}",
+            f"**チャンク数:** {status.get('chunks', 0)}",
+            f"**最終構築:** {status.get('built_at') or '不明'}",
+        ]
+    lines.append(f"**登録済み文書:** {status.get('documents_registered', 0)}")
+    if status.get("damaged_document_records"):
+        lines.append(f"**読み込めない登録記録:** {', '.join(status['damaged_document_records'])}")
+    if status.get("error"):
+        lines.append(f"**エラー:** {status['error']}")
+    return "  \n".join(lines)

@@ -1,0 +1,249 @@
+"""Every API endpoint of the running app, through gradio_client (the way other tools call it)."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ui_support import CHECKLIST_ANSWERS, RunningApp, checklist_answer
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "子どもの医療費助成で、住民税の情報を情報連携で照会したいです。届出は必要ですか？"
+DOCUMENTED = {
+    "session_start",
+    "chat", "chat_suggestion", "chat_feedback", "chat_new_session", "chat_history",
+    "checklist_start", "checklist_answer", "checklist_yes", "checklist_no", "checklist_unknown",
+    "checklist_skip", "checklist_back", "checklist_new_session", "checklist_export",
+    "reply_draft", "reply_export",
+    "cases_search", "case_detail",
+    "admin_ingest", "admin_rebuild", "admin_status", "admin_open",
+}
+MAX_CHECKLIST_INPUTS = 120
+
+
+def text_of(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+def test_every_endpoint_is_listed_under_its_stable_name(client: Client) -> None:
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert names == {f"/{name}" for name in DOCUMENTED}
+
+
+def test_session_start_gives_fresh_session_ids(client: Client) -> None:
+    label, chat_session, checklist_session = client.predict(api_name="/session_start")
+    assert "ログインなし" in label and "このコンピューター" in label
+    assert chat_session.startswith("chat-") and checklist_session.startswith("check-")
+    assert client.predict(api_name="/session_start")[1] != chat_session
+
+
+# -- 相談チャット --------------------------------------------------------------------------------
+def test_chat_streams_an_answer_with_cited_sources(client: Client) -> None:
+    job = client.submit("api-chat-1", QUESTION, [], api_name="/chat")
+    history, box, sources, suggestions, turn, result = job.result(timeout=120)
+    updates = job.outputs()
+    assert len(updates) >= 3, "the answer arrives in pieces"
+    partial = [text_of(update[0][-1]) for update in updates[1:-1]]
+    assert any(0 < len(p) < len(text_of(history[-1])) for p in partial)
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == result["answer"]
+    assert box == "" and turn == 1 and result["session"] == "api-chat-1" and result["turn"] == 1
+    assert result["citations"], "an answer about case (1) cites its sources"
+    for citation in result["citations"]:
+        assert citation["title"] in sources.replace("&amp;", "&")
+        assert citation["confidence"] in {"確認済み", "要確認"}
+    assert "<mark>" in sources and "時点" in sources
+    assert isinstance(suggestions, dict) and suggestions.get("visible") == bool(result["suggestions"])
+
+
+def test_chat_follow_up_history_and_feedback_are_stored(client: Client, running_app: RunningApp) -> None:
+    session = "api-chat-2"
+    first = client.predict(session, QUESTION, [], api_name="/chat")
+    turns = 1
+    if first[5]["suggestions"]:
+        follow = client.predict(session, 0, first[0], api_name="/chat_suggestion")
+        assert follow[4] == 2 and len(follow[0]) == 4
+        assert text_of(follow[0][2]) == first[5]["suggestions"][0]
+        turns = 2
+    restored = client.predict(session, api_name="/chat_history")
+    assert len(restored[0]) == 2 * turns and restored[3] == turns
+    assert "住民税の情報を情報連携で照会" in text_of(restored[0][0])  # stored after NFKC and masking
+    message = client.predict(session, 1, "👎 役に立たなかった", "出典の時点が古い", api_name="/chat_feedback")
+    assert "1 番目の回答に 👎" in message
+    from assistant.dialogue.store import DialogueStore
+
+    stored = DialogueStore(f"sqlite:///{running_app.home / 'assistant.db'}").feedback(session)
+    assert [(f.turn, f.rating, f.comment) for f in stored] == [(1, -1, "出典の時点が古い")]
+    with pytest.raises(AppError, match="ターン 99"):
+        client.predict(session, 99, "👍 役に立った", "", api_name="/chat_feedback")
+
+
+def test_chat_rejects_bad_input_in_japanese(client: Client) -> None:
+    with pytest.raises(AppError, match="質問が空です"):
+        client.predict("api-chat-3", "   ", [], api_name="/chat")
+    with pytest.raises(AppError, match="セッション ID"):
+        client.predict("", QUESTION, [], api_name="/chat")
+
+
+def test_chat_new_session_clears_the_page(client: Client) -> None:
+    session, history, sources, _, turn, result, status = client.predict("old", api_name="/chat_new_session")
+    assert session.startswith("chat-") and history == [] and turn == 0 and result is None and status == ""
+    assert "質問すると" in sources
+
+
+# -- 事前チェックリスト --------------------------------------------------------------------------
+def test_checklist_buttons_move_one_question_at_a_time(client: Client) -> None:
+    session = "api-check-buttons"
+    start = client.predict(session, api_name="/checklist_start")[-1]
+    assert start["progress"]["done"] == 0 and start["progress"]["total"] > 0 and not start["finished"]
+    named = client.predict(session, CHECKLIST_ANSWERS["affair-name"], api_name="/checklist_answer")[-1]
+    assert named["progress"]["done"] == 1 and named["step"] != start["step"]
+    back = client.predict(session, api_name="/checklist_back")[-1]
+    assert back["step"] == start["step"]
+    skipped = client.predict(session, api_name="/checklist_skip")[-1]
+    assert skipped["step"] != start["step"]
+    for endpoint in ("/checklist_yes", "/checklist_no", "/checklist_unknown"):
+        question, progress, *_ = client.predict(session, api_name=endpoint)
+        assert "### " in question and "問（" in progress
+    resumed = client.predict(session, api_name="/checklist_start")[-1]
+    assert resumed["progress"]["done"] >= 1, "starting again with the same id resumes"
+    with pytest.raises(AppError, match="回答を入力"):
+        client.predict(session, "  ", api_name="/checklist_answer")
+
+
+def test_checklist_runs_to_the_end_and_exports_the_sheet(client: Client) -> None:
+    session = "api-check-full"
+    result = client.predict(session, api_name="/checklist_start")[-1]
+    repeats, last_step = 0, None
+    for _ in range(MAX_CHECKLIST_INPUTS):
+        if result["finished"]:
+            break
+        repeats = repeats + 1 if result["step"] == last_step else 0
+        last_step = result["step"]
+        result = client.predict(session, checklist_answer(result, repeats), api_name="/checklist_answer")[-1]
+    assert result["finished"], f"the checklist did not finish: {result}"
+    assert result["progress"]["done"] <= result["progress"]["total"]
+    markdown = Path(client.predict(session, "Markdown (.md)", api_name="/checklist_export"))
+    assert markdown.suffix == ".md"
+    assert CHECKLIST_ANSWERS["affair-name"] in markdown.read_text(encoding="utf-8")
+    word = Path(client.predict(session, "Word (.docx)", api_name="/checklist_export"))
+    assert word.suffix == ".docx" and zipfile.is_zipfile(word)
+    import docx
+
+    assert CHECKLIST_ANSWERS["affair-name"] in "\n".join(p.text for p in docx.Document(str(word)).paragraphs) + "\n".join(
+        cell.text for table in docx.Document(str(word)).tables for row in table.rows for cell in row.cells
+    )
+
+
+def test_checklist_new_session(client: Client) -> None:
+    session, question, progress, *_ = client.predict(api_name="/checklist_new_session")
+    assert session.startswith("check-") and "開始／再開" in question and "0 / 0" in progress
+
+
+# -- 回答案作成 ---------------------------------------------------------------------------------
+def test_reply_draft_masks_personal_data_and_exports(client: Client) -> None:
+    inquiry = "子ども医療費助成で住民税情報を照会したいのですが、どの事例に当たりますか。担当: 山田（電話 03-1234-5678）"
+    draft, sources, note, result = client.predict(inquiry, api_name="/reply_draft")
+    assert draft.strip() and result["citations"]
+    assert "03-1234-5678" not in draft
+    assert "電話番号" in note
+    assert result["citations"][0]["title"] in sources.replace("&amp;", "&")
+    edited = draft + "\n（担当者が追記しました）"
+    text_file = Path(client.predict(edited, "テキスト (.txt)", api_name="/reply_export"))
+    assert "担当者が追記しました" in text_file.read_text(encoding="utf-8")  # the edited text is what is saved
+    word = Path(client.predict(edited, "Word (.docx)", api_name="/reply_export"))
+    assert zipfile.is_zipfile(word)
+    with pytest.raises(AppError, match="問い合わせ文"):
+        client.predict(" ", api_name="/reply_draft")
+
+
+# -- 事例一覧 -----------------------------------------------------------------------------------
+def test_cases_search_filter_and_detail(client: Client) -> None:
+    everything = client.predict("", "すべて", api_name="/cases_search")
+    assert everything["headers"] == ["事例", "名称", "別名", "準ずる法定事務", "確度", "時点"]
+    assert sorted(row[0] for row in everything["data"]) == list(range(1, 36))
+    found = client.predict("マル乳", "すべて", api_name="/cases_search")
+    assert [row[0] for row in found["data"]] == [1]
+    confirmed = client.predict("", "確認済み", api_name="/cases_search")
+    assert all(row[4] == "確認済み" for row in confirmed["data"])
+    detail = client.predict(1, api_name="/case_detail")
+    for part in ("(1) 子どもの医療費助成", "準ずる法定事務", "児童福祉法", "別名・通称", "マル乳", "事務の例", "出典", "確度"):
+        assert part in detail
+    with pytest.raises(AppError):
+        client.predict(99, api_name="/case_detail")
+
+
+# -- 資料管理 -----------------------------------------------------------------------------------
+def test_admin_status(client: Client) -> None:
+    for endpoint in ("/admin_status", "/admin_open"):
+        status, documents = client.predict(api_name=endpoint)
+        assert "索引の状態" in status and "チャンク数" in status
+        assert documents["headers"][0] == "タイトル"
+
+
+def test_admin_ingest_reports_each_file_and_rebuilds(client: Client, running_app: RunningApp, tmp_path: Path) -> None:
+    good = tmp_path / "さくら町独自給付の手引.md"
+    good.write_text("# さくら町の独自給付\n\nさくらんぼ手当は、さくら町が独自に支給する手当です。\n", encoding="utf-8")
+    broken = tmp_path / "壊れた資料.pdf"
+    broken.write_bytes(b"%PDF-1.7 this is not really a pdf")
+    message, results, status, documents = client.predict(
+        [handle_file(str(good)), handle_file(str(broken))], "guidance", "2025-04-01", True, api_name="/admin_ingest"
+    )
+    rows = {row[0]: row for row in results["data"]}
+    assert rows[good.name][1] == "追加" and rows[good.name][2] >= 1
+    assert rows[broken.name][1] == "エラー" and rows[broken.name][3]
+    assert "2 件のファイルを処理しました（エラー 1 件）" in message and "索引を再構築しました" in message
+    assert "最新" in status
+    assert [row[0] for row in documents["data"]] == [good.stem]
+    again = client.predict([handle_file(str(good))], "guidance", "2025-04-01", False, api_name="/admin_ingest")
+    assert again[1]["data"][0][1] == "変更なし"
+    bad_date = client.predict([handle_file(str(good))], "guidance", "令和7年", False, api_name="/admin_ingest")
+    assert bad_date[1]["data"][0][1] == "エラー" and "YYYY-MM-DD" in bad_date[1]["data"][0][3]
+    with pytest.raises(AppError, match="ファイルを選んで"):
+        client.predict([], "guidance", "", False, api_name="/admin_ingest")
+
+
+def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
+    client: Client, running_app: RunningApp, tmp_path: Path
+) -> None:
+    big = tmp_path / "大きな資料.txt"
+    paragraph = "さくら町の独自給付に関する規定の例文です。対象者、目的、給付の内容、照会する情報の種類を定めます。"
+    big.write_text("\n\n".join(f"第{i}条 {paragraph * 3}" for i in range(6000)), encoding="utf-8")
+    asker = Client(running_app.url, verbose=False)
+    ingest = client.submit([handle_file(str(big))], "other", "2025-04-01", True, api_name="/admin_ingest")
+    deadline = time.monotonic() + 60
+    while ingest.status().code.name not in {"PROCESSING", "PROGRESS"} and time.monotonic() < deadline:
+        assert not ingest.done(), "the ingest finished before the chat could be tried"
+        time.sleep(0.02)
+    started = time.monotonic()
+    answer = asker.predict("api-chat-during-ingest", QUESTION, [], api_name="/chat")
+    chat_seconds = time.monotonic() - started
+    chat_finished_first = not ingest.done()
+    progress_notes: set[str] = set()
+    while not ingest.done() and time.monotonic() < deadline + 240:
+        for unit in ingest.status().progress_data or []:
+            progress_notes.add(str(unit.desc))
+        time.sleep(0.1)
+    message, results, status, _ = ingest.result(timeout=300)
+    assert answer[5]["citations"] and results["data"][0][1] == "追加"
+    assert "索引を再構築しました" in message and "最新" in status
+    assert chat_finished_first, f"the chat answer ({chat_seconds:.1f} s) waited for the ingest"
+    assert any(note.startswith("索引:") for note in progress_notes), progress_notes
+
+
+def test_rebuild(client: Client) -> None:
+    message, status, documents = client.predict(api_name="/admin_rebuild")
+    assert "索引を再構築しました" in message and "最新" in status and documents["data"]
+
+
+def test_the_app_stays_on_this_machine(running_app: RunningApp) -> None:
+    assert running_app.outside_connections() == []

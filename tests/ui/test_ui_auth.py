@@ -1,0 +1,117 @@
+"""With login on: every page needs a login, and the role decides who drafts replies and administers documents."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ui_support import PROJECT_ROOT, RunningApp, app_environment, copy_index, start_app, stop_app
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, AuthenticationError
+
+pytestmark = pytest.mark.slow
+
+USERS = {"tanaka": ("自治体職員", "staff-pass-1"), "desk": ("ヘルプデスク", "desk-pass-1"), "admin": ("管理者", "admin-pass-1")}
+QUESTION = "ひとり親家庭の医療費助成で地方税情報を照会できますか？"
+
+
+def add_user(home: Path, name: str, role: str, password: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.ui.accounts", "add", name, role],
+        input=f"{password}\n", capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env=app_environment(home), timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def auth_app(tmp_path_factory: pytest.TempPathFactory, app_home: Path, running_app: RunningApp) -> Iterator[RunningApp]:
+    home = tmp_path_factory.mktemp("ui-auth-home")
+    copy_index(app_home, home)
+    for name, (role, password) in USERS.items():
+        add_user(home, name, role, password)
+    app = start_app(home, tmp_path_factory.mktemp("ui-auth-logs") / "app.log", ASSISTANT_AUTH_ENABLED="true")
+    yield app
+    stop_app(app)
+
+
+def login(app: RunningApp, name: str) -> Client:
+    return Client(app.url, auth=(name, USERS[name][1]), verbose=False)
+
+
+def test_the_app_asks_for_a_login(auth_app: RunningApp) -> None:
+    with urllib.request.urlopen(auth_app.url, timeout=10) as response:  # noqa: S310 - loopback
+        page = response.read().decode("utf-8")
+    assert '"auth_required":true' in page.replace(" ", "")
+    with pytest.raises(AuthenticationError):
+        Client(auth_app.url, verbose=False)
+    with pytest.raises(ValueError, match="Could not login"):
+        Client(auth_app.url, auth=("admin", "wrong-password"), verbose=False)
+
+
+def test_staff_can_consult_but_not_draft_or_administer(auth_app: RunningApp) -> None:
+    client = login(auth_app, "tanaka")
+    label = client.predict(api_name="/session_start")[0]
+    assert "tanaka（自治体職員）" in label and "ログアウト" in label
+    answer = client.predict("auth-staff", QUESTION, [], api_name="/chat")
+    assert answer[5]["citations"]
+    with pytest.raises(AppError, match="ヘルプデスクまたは管理者"):
+        client.predict(QUESTION, api_name="/reply_draft")
+    with pytest.raises(AppError, match="管理者の権限"):
+        client.predict(api_name="/admin_status")
+    with pytest.raises(AppError, match="管理者の権限"):
+        client.predict(api_name="/admin_rebuild")
+
+
+def test_help_desk_drafts_replies_but_does_not_administer(auth_app: RunningApp) -> None:
+    client = login(auth_app, "desk")
+    draft = client.predict(QUESTION, api_name="/reply_draft")[0]
+    assert draft.strip()
+    with pytest.raises(AppError, match="管理者の権限"):
+        client.predict(api_name="/admin_open")
+
+
+def test_administrator_uploads_documents(auth_app: RunningApp, tmp_path: Path) -> None:
+    client = login(auth_app, "admin")
+    assert "admin（管理者）" in client.predict(api_name="/session_start")[0]
+    document = tmp_path / "管理者が登録した資料.txt"
+    document.write_text("かえで手当は、かえで村が独自に支給する手当です。", encoding="utf-8")
+    message, results, status, documents = client.predict(
+        [handle_file(str(document))], "other", "", True, api_name="/admin_ingest"
+    )
+    assert results["data"][0][1] == "追加" and "要確認" in results["data"][0][3]
+    assert "索引を再構築しました" in message and "最新" in status
+    assert document.stem in [row[0] for row in documents["data"]]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("name", "visible", "hidden"),
+    [("tanaka", ["相談チャット", "事前チェックリスト", "事例一覧"], ["回答案作成", "資料管理"]),
+     ("admin", ["相談チャット", "回答案作成", "資料管理"], [])],
+)
+def test_login_page_and_tabs_by_role(
+    browser, auth_app: RunningApp, artifacts: Path, name: str, visible: list[str], hidden: list[str]  # noqa: ANN001
+) -> None:
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(auth_app.url)
+        page.get_by_role("button", name="ログイン").wait_for()
+        if name == "tanaka":
+            page.screenshot(path=str(artifacts / "login.png"))
+        page.get_by_label("ユーザー名").fill(name)
+        page.get_by_label("パスワード").fill(USERS[name][1])
+        page.get_by_role("button", name="ログイン").click()
+        page.wait_for_selector(f"#viewer-label :text('{name}（{USERS[name][0]}）')", timeout=30_000)
+        for tab in visible:
+            assert page.get_by_role("tab", name=tab).is_visible()
+        for tab in hidden:
+            assert page.get_by_role("tab", name=tab).count() == 0 or not page.get_by_role("tab", name=tab).is_visible()
+        page.screenshot(path=str(artifacts / f"tabs-{name}.png"))
+    finally:
+        context.close()

@@ -1,0 +1,213 @@
+"""End to end in headless Chromium: what a municipal officer, a help desk and an administrator see and do."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from ui_support import CHECKLIST_ANSWERS, checklist_answer
+
+PlaywrightTimeout = pytest.importorskip("playwright.sync_api", reason="playwright がインストールされていません").TimeoutError
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+QUESTION = "子どもの医療費助成で住民税の情報を照会したいです。届出は必要ですか？"
+MAX_CHECKLIST_INPUTS = 120
+STEP_BY_LABEL = {
+    "事務の名称": "affair-name",
+    "根拠規範": "affair-basis",
+    "実施機関": "affair-body",
+    "対象者": "affair-targets",
+    "目的": "affair-purpose",
+    "給付の内容": "affair-benefit",
+    "当てはまる事例": "case",
+    "届出の種類": "notification",
+    "連携開始の希望時期": "schedule",
+}
+
+
+def open_app(page, url: str) -> None:  # noqa: ANN001
+    page.goto(url)
+    page.wait_for_selector("#chat-input textarea")
+    page.wait_for_selector("#viewer-label :text('ログイン')")  # the page's load event has run
+
+
+def open_tab(page, name: str) -> None:  # noqa: ANN001
+    page.get_by_role("tab", name=name).click()
+
+
+def assert_offline_and_japanese(page, app) -> None:  # noqa: ANN001
+    """Neither the page nor the server reached for another machine, and the page is in Japanese."""
+    assert page.outside_requests == [], f"the page requested: {page.outside_requests}"
+    assert app.outside_connections() == [], f"the server connected to: {app.outside_connections()}"
+    assert page.evaluate("document.documentElement.lang").startswith("ja")
+
+
+def test_chat_answer_shows_citations_and_takes_feedback(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
+    open_app(page, running_app.url)
+    assert "独自利用事務 情報連携 事前相談アシスタント" in page.title()
+    for tab in ("相談チャット", "事前チェックリスト", "回答案作成", "事例一覧", "資料管理"):
+        assert page.get_by_role("tab", name=tab).is_visible()
+    page.fill("#chat-input textarea", QUESTION)
+    page.click("#chat-send")
+    page.wait_for_selector("#chat-sources .citation")
+    first = page.locator("#chat-sources .citation").first
+    assert re.search(r"\[1\]", first.inner_text())
+    assert re.search(r"確認済み|要確認", first.inner_text())
+    assert "時点" in first.inner_text()
+    first.locator("summary").click()
+    mark = first.locator(".source-text mark")
+    assert mark.is_visible() and mark.inner_text().strip()
+    bot = page.locator("#chatbot .message.bot, #chatbot [data-testid='bot']").last
+    assert "出典" in bot.inner_text()
+    page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
+
+    page.locator("#chatbot button[aria-label='いいね']").last.click()  # Gradio's own thumbs-up, in Japanese
+    page.locator("#chat-feedback").click()
+    page.wait_for_selector("#chat-feedback-status :text('1 番目の回答に 👍 を記録しました')")
+    suggestions = page.locator("#chat-suggestions button")
+    if suggestions.count():
+        suggestion = suggestions.first.inner_text().strip()
+        suggestions.first.click()
+        page.wait_for_function(
+            """([text]) => {
+                const chat = document.querySelector('#chatbot');
+                const busy = chat.querySelector('[data-testid="status-tracker"]:not(.hide)');
+                const users = chat.querySelectorAll('.message-row.user-row');
+                return !busy && users.length === 2 && users[1].innerText.includes(text)
+                    && chat.querySelectorAll('.message-row.bot-row').length === 2;
+            }""",
+            arg=[suggestion],
+        )
+    page.screenshot(path=str(artifacts / "chat-feedback.png"), full_page=True)
+    assert_offline_and_japanese(page, running_app)
+
+
+def test_checklist_runs_to_the_download(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
+    open_app(page, running_app.url)
+    open_tab(page, "事前チェックリスト")
+    page.click("#checklist-start")
+    page.wait_for_selector("#checklist-question :text('質問 1')")
+    assert "0 / " in page.inner_text("#checklist-progress")
+    page.screenshot(path=str(artifacts / "checklist-start.png"), full_page=True)
+    state = page.locator("#checklist-question")
+    previous, repeats = "", 0
+    for _ in range(MAX_CHECKLIST_INPUTS):
+        text = state.inner_text()
+        if "チェックリストは完了しました" in text:
+            break
+        repeats = repeats + 1 if text == previous else 0
+        previous = text
+        answer = checklist_answer({"step": step_for_question(text)}, repeats)
+        if answer == "はい":
+            page.click("#checklist-yes")
+        elif answer == "スキップ":
+            page.click("#checklist-skip")
+        else:
+            page.fill("#checklist-answer textarea, #checklist-answer input", answer)
+            page.click("#checklist-submit")
+        wait_for_new_question(page, text)
+    assert "チェックリストは完了しました" in state.inner_text()
+    progress = page.inner_text("#checklist-progress")
+    done, total = map(int, re.search(r"(\d+) / (\d+) 問", progress).groups())
+    assert 0 < done <= total
+    assert CHECKLIST_ANSWERS["affair-name"] in page.inner_text("#checklist-items")
+    page.click("#checklist-export")
+    link = page.locator("#checklist-sheet a[download$='.md']").first
+    link.wait_for()
+    with page.expect_download() as download_info:
+        link.click()
+    target = artifacts / "事前相談シート.md"
+    download_info.value.save_as(target)
+    assert CHECKLIST_ANSWERS["affair-name"] in target.read_text(encoding="utf-8")
+    page.get_by_label("Word (.docx)").check()
+    page.click("#checklist-export")
+    page.wait_for_selector("#checklist-sheet a[download$='.docx']")
+    with page.expect_download() as download_info:
+        page.locator("#checklist-sheet a[download$='.docx']").first.click()
+    word = artifacts / "事前相談シート.docx"
+    download_info.value.save_as(word)
+    assert zipfile.is_zipfile(word)
+    page.screenshot(path=str(artifacts / "checklist-done.png"), full_page=True)
+    assert_offline_and_japanese(page, running_app)
+
+
+def wait_for_new_question(page, old: str) -> None:  # noqa: ANN001
+    """Wait until the question has been replaced and its update is complete (a question asked again looks the same)."""
+    try:
+        page.wait_for_function(
+            """([old]) => {
+                const q = document.querySelector('#checklist-question');
+                const busy = q && q.querySelector('[data-testid="status-tracker"]:not(.hide)');
+                return q && !busy && q.innerText !== old;
+            }""",
+            arg=[old],
+            timeout=5_000,
+        )
+    except PlaywrightTimeout:
+        pass  # the same question again (the answer was not accepted); the caller counts repeats
+
+
+def step_for_question(text: str) -> str:
+    """The checklist step id for the label shown in the question heading, e.g. 「（事務の概要：事務の名称）」."""
+    match = re.search(r"質問 \d+（[^：）]*：([^）]+)）", text)
+    return STEP_BY_LABEL.get(match.group(1), "") if match else ""
+
+
+def test_reply_draft_is_editable_with_citations(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
+    open_app(page, running_app.url)
+    open_tab(page, "回答案作成")
+    page.fill("#reply-inquiry textarea", "ひとり親家庭の医療費助成で地方税情報を照会できますか。連絡先 090-1234-5678")
+    page.click("#reply-draft-button")
+    draft = page.locator("#reply-draft textarea")
+    page.wait_for_function("document.querySelector('#reply-draft textarea')?.value?.length > 20")
+    assert "090-1234-5678" not in draft.input_value()
+    page.wait_for_selector("#reply-sources .citation")
+    assert "電話番号" in page.inner_text("#reply-masked")
+    draft.fill(draft.input_value() + "\n（確認のうえ送付）")
+    page.click("#reply-export")
+    link = page.locator("#reply-file a[download$='.txt']").first
+    link.wait_for()
+    with page.expect_download() as download_info:
+        link.click()
+    saved = artifacts / "回答案.txt"
+    download_info.value.save_as(saved)
+    assert "確認のうえ送付" in saved.read_text(encoding="utf-8")
+    page.screenshot(path=str(artifacts / "reply.png"), full_page=True)
+    assert_offline_and_japanese(page, running_app)
+
+
+def test_cases_table_search_and_detail(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
+    open_app(page, running_app.url)
+    open_tab(page, "事例一覧")
+    page.fill("#cases-query input, #cases-query textarea", "マル乳")
+    table = page.locator("#cases-table")
+    table.get_by_text("小児慢性特定疾患児日常生活用具").wait_for(state="detached")  # case (2) is filtered out
+    table.get_by_text("子どもの医療費助成に関する事務", exact=False).locator("visible=true").first.click()
+    page.wait_for_selector("#cases-detail :text('準ずる法定事務')")
+    detail = page.inner_text("#cases-detail")
+    for part in ("子どもの医療費助成", "児童福祉法", "別名・通称", "事務の例", "出典"):
+        assert part in detail
+    page.screenshot(path=str(artifacts / "cases.png"), full_page=True)
+    assert_offline_and_japanese(page, running_app)
+
+
+def test_administrator_uploads_a_document(page, running_app, artifacts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    document = tmp_path / "ブラウザから登録した手引.md"
+    document.write_text("# ブラウザ登録の手引\n\nもみじ手当は、もみじ市が独自に支給する手当です。\n", encoding="utf-8")
+    open_app(page, running_app.url)
+    open_tab(page, "資料管理")
+    page.wait_for_selector("#admin-status :text('索引の状態')")
+    page.locator("#admin-files input[type='file']").set_input_files(str(document))
+    page.wait_for_selector(f"#admin-files :text('{document.name}')")
+    page.fill("#admin-as-of input, #admin-as-of textarea", "2025-04-01")
+    page.click("#admin-ingest")
+    page.wait_for_selector("#admin-message :text('索引を再構築しました')", timeout=120_000)
+    results = page.inner_text("#admin-results")
+    assert document.name in results and "追加" in results
+    assert "最新" in page.inner_text("#admin-status")
+    assert document.stem in page.inner_text("#admin-documents")
+    page.screenshot(path=str(artifacts / "admin.png"), full_page=True)
+    assert_offline_and_japanese(page, running_app)

@@ -1,0 +1,102 @@
+"""The pure rendering helpers behind the pages (no app, no browser)."""
+
+from __future__ import annotations
+
+from assistant.ui.render import (
+    CONFIRMED,
+    UNCONFIRMED,
+    case_detail_markdown,
+    case_rows,
+    citations_html,
+    highlight_quote,
+    index_status_markdown,
+    ingest_rows,
+    masked_note,
+    progress_html,
+)
+
+CASE = {
+    "case": 1,
+    "name": "子どもの医療費助成に関する事務",
+    "aliases": ["乳幼児医療費助成", "マル乳"],
+    "analogous_statutory_affair": "児童福祉法による小児慢性特定疾病医療費の支給に関する事務",
+    "analogous_statutory_confidence": CONFIRMED,
+    "confidence": UNCONFIRMED,
+    "as_of": "2023-03-03",
+    "sources": ["S1", "UNKNOWN"],
+    "case_number": "9-1",
+    "old_appendix2_item": "9",
+    "description": "医療保険の自己負担分を助成する事務。",
+    "target_persons": ["乳幼児・児童"],
+    "purpose_terms": ["育成"],
+    "benefit": "自己負担分の助成",
+    "information_kinds": ["地方税関係情報"],
+    "example_affairs": ["○○市子ども医療費助成"],
+}
+OTHER = CASE | {"case": 2, "name": "ひとり親家庭等の医療費助成", "aliases": ["マル親"], "confidence": CONFIRMED,
+                "example_affairs": [], "description": "一人親家庭の医療費の助成。"}
+
+
+def test_highlight_marks_the_quote_and_escapes_html() -> None:
+    html = highlight_quote("前文<b>です。\n引用する部分です。\n後文", "引用する部分です。")
+    assert "<mark>引用する部分です。</mark>" in html
+    assert "&lt;b&gt;" in html and "<b>" not in html
+
+
+def test_highlight_falls_back_to_normalised_text_then_to_the_quote_alone() -> None:
+    assert "<mark>ＡＢＣ 情報</mark>" not in highlight_quote("ABC  情報", "ＡＢＣ 情報")
+    assert "<mark>ABC 情報</mark>" in highlight_quote("ABC  情報", "ＡＢＣ 情報")
+    missing = highlight_quote("本文", "どこにもない")
+    assert missing.startswith("<mark>どこにもない</mark>") and missing.endswith("本文")
+
+
+def test_citations_html_shows_title_locator_as_of_confidence_and_text() -> None:
+    citation = {"source_id": "c-1", "title": "事例(1)", "locator": "cases.yaml 事例1", "quote": "助成する",
+                "as_of": "2023-03-03", "confidence": UNCONFIRMED}
+    source = {"text": "医療費を助成する事務", "sources": [{"title": "委員会の事例一覧", "url": "https://example.jp/a", "as_of": "2023-03-03"}]}
+    html = citations_html([citation], lambda source_id: source if source_id == "c-1" else None)
+    for text in ("[1]", "事例(1)", "cases.yaml 事例1", "2023-03-03 時点", "要確認", "<mark>助成する</mark>", "委員会の事例一覧"):
+        assert text in html
+    assert "badge-check" in html
+    assert "出典がありません" in citations_html([], lambda _: None)
+    unknown = citations_html([citation | {"confidence": CONFIRMED}], lambda _: None)
+    assert "badge-ok" in unknown and "<mark>助成する</mark>" in unknown
+
+
+def test_progress_html_clamps_and_reports_percent() -> None:
+    assert "1 / 4 問（25%）" in progress_html(1, 4)
+    assert "width:100%" in progress_html(9, 4)
+    assert "0 / 0 問（0%）" in progress_html(3, 0)
+
+
+def test_case_rows_search_and_filter() -> None:
+    cases = [CASE, OTHER]
+    assert [r[0] for r in case_rows(cases)] == [1, 2]
+    assert [r[0] for r in case_rows(cases, "マル乳")] == [1]
+    assert [r[0] for r in case_rows(cases, "医療費 一人親")] == [2]
+    assert [r[0] for r in case_rows(cases, "(2)")] == [2]
+    assert [r[0] for r in case_rows(cases, "", CONFIRMED)] == [2]
+    assert case_rows(cases, "存在しない語") == []
+
+
+def test_case_detail_lists_statutory_affair_conditions_aliases_examples_sources() -> None:
+    text = case_detail_markdown(CASE, {"S1": {"title": "事例一覧（委員会）", "as_of": "2023-03-03", "url": None}})
+    for part in ("### (1) 子どもの医療費助成に関する事務", "児童福祉法による小児慢性特定疾病医療費", f"（{CONFIRMED}）",
+                 "乳幼児・児童", "育成", "マル乳", "○○市子ども医療費助成", "事例一覧（委員会）（2023-03-03 時点）",
+                 "UNKNOWN", "事例番号 9-1"):
+        assert part in text
+
+
+def test_ingest_rows_and_index_status_are_japanese() -> None:
+    rows = ingest_rows([{"path": "/tmp/x/手引.pdf", "status": "error", "message": "読めません", "chunks": 0}])
+    assert rows == [["手引.pdf", "エラー", 0, "読めません"]]
+    status = index_status_markdown({"state": "stale", "stale_reasons": ["documents"], "exists": True,
+                                    "documents": 1, "chunks": 10, "built_at": "2026-01-01T00:00:00+00:00",
+                                    "documents_registered": 2, "damaged_document_records": []})
+    assert "再構築が必要" in status and "登録文書が変わった" in status and "**チャンク数:** 10" in status
+    assert "未構築" in index_status_markdown({"state": "missing", "exists": False, "documents_registered": 0})
+
+
+def test_masked_note_names_the_kinds() -> None:
+    assert masked_note([]) == ""
+    assert "個人番号、電話番号" in masked_note(["my_number", "phone"])
