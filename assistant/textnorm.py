@@ -42,9 +42,10 @@ MASK_PHONE = "[電話番号マスク済]"
 MASK_EMAIL = "[メールアドレスマスク済]"
 MASK_LABELLED = "[個人情報マスク済]"
 MASK_NAME = "[氏名マスク済]"
+_NOT_NAMES = {"事務", "情報", "職員", "担当", "届出", "所管", "予定", "対象", "事業", "制度", "手続", "内容", "窓口", "者", "方"}
 # A writer introducing themselves (「こども家庭課の山田です」): the name is personal data too.
 _SELF_INTRODUCTION = re.compile(
-    r"(?P<unit>(課|係|室|部|局|班|担当|センター|事務所)(の|、|\s)?)(?P<name>[\u4e00-\u9fff\u3040-\u309f\u30a0-\u30ff]{1,8}?)"
+    r"(?<=[\u4e00-\u9fff\u3040-\u30ff])(?P<unit>(課|係|室|班|担当|センター|事務所)(の|、|\s))(?P<name>[\u4e00-\u9fff々]{1,4})"
     r"(?P<tail>\s*(です|でございます|と申します))"
 )
 
@@ -71,7 +72,13 @@ def mask_personal_data(text: str) -> tuple[str, list[str]]:
         return f"{match.group('label')}{match.group('sep')}{MASK_LABELLED}"
 
     text = _LABELLED.sub(_labelled, text)
-    text, names = _SELF_INTRODUCTION.subn(lambda m: f"{m.group('unit')}{MASK_NAME}{m.group('tail')}", text)
+    def _self_introduction(match: re.Match[str]) -> str:
+        if match.group("name") in _NOT_NAMES:
+            return match.group(0)
+        return f"{match.group('unit')}{MASK_NAME}{match.group('tail')}"
+
+    text, names = _SELF_INTRODUCTION.subn(_self_introduction, text)
+    names = sum(1 for _ in re.finditer(re.escape(MASK_NAME), text))
     if names:
         found.append("name")
     return text, sorted(set(found))

@@ -25,3 +25,8 @@ def test_masks_names_in_self_introductions() -> None:
     masked, kinds = mask_personal_data("お世話になります。こども家庭課の山田です。届出について教えてください。")
     assert "山田" not in masked and "こども家庭課の[氏名マスク済]です" in masked
     assert "name" in kinds
+
+
+def test_self_introduction_rule_leaves_domain_sentences_alone() -> None:
+    text = "照会する項目に住民票関係情報を追加したいです。担当の事務です。"
+    assert mask_personal_data(text) == (text, [])

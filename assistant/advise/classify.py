@@ -101,11 +101,18 @@ class _Evidence:
 _WORD_CHARS = re.compile(r"[\u3400-\u9fff\u30a0-\u30ffa-z0-9々]")
 
 
+# After a statutory name these words describe people (生活保護世帯), not the statutory affair.
+_PERSON_SUFFIXES = ("世帯", "受給者", "受給世帯", "家庭", "対象者", "利用者")
+_NATIONAL_LAW = re.compile(r"[一-龥ぁ-ん]{2,}法(第[0-9一二三四五六七八九十]+条)?(による|に基づく|の規定による|に規定する)")
+
+
 def _at_boundary(folded: str, name: str) -> bool:
-    """The name occurs and is not the tail of a longer word (心身障害児福祉手当 ≠ 障害児福祉手当)."""
+    """The name occurs as the affair itself: not the tail of a longer word (心身障害児福祉手当 ≠
+    障害児福祉手当) and not a description of people (生活保護世帯)."""
     start = folded.find(name)
     while start >= 0:
-        if start == 0 or not _WORD_CHARS.match(folded[start - 1]):
+        after = folded[start + len(name) :]
+        if (start == 0 or not _WORD_CHARS.match(folded[start - 1])) and not after.startswith(_PERSON_SUFFIXES):
             return True
         start = folded.find(name, start + 1)
     return False
@@ -234,7 +241,10 @@ class CaseClassifier:
         statutory_affairs = [affair for affair, _ in statutory_matches]
         matched_names = [name for _, names in statutory_matches for name in names]
         markers = self.independent_markers(folded)
-        own_affair = bool(markers) or self._case_terms_beyond(evidence, matched_names)
+        # A national law named as the basis (母子保健法による…) keeps a statutory reading even when
+        # case words (母子) appear in the law's name.
+        names_law = bool(_NATIONAL_LAW.search(folded))
+        own_affair = bool(markers) or (not names_law and self._case_terms_beyond(evidence, matched_names))
         strongest_case_signal = max((e.signature + e.alias for e in evidence.values()), default=0.0)
         statutory = bool(statutory_affairs) and not own_affair
         if own_affair:

@@ -121,19 +121,29 @@ class Answerer:
         return chosen
 
     @staticmethod
-    def _qa_answer(hits: list[Hit]) -> tuple[Chunk, list[str]] | None:
-        """The curated answer of a Q&A pair that matches the question well, split into sentences."""
+    def _qa_answer(question: str, hits: list[Hit]) -> tuple[Chunk, list[str]] | None:
+        """The curated answer of the Q&A pair whose question is closest to the user's, split into sentences."""
         if not hits:
             return None
+        tokenizer = get_tokenizer()
+        asked = set(tokenizer.tokens(question))
         top = hits[0].score
-        for hit in hits[:3]:
-            if hit.chunk.kind != "qa" or hit.score < 0.75 * top:
+        best: tuple[float, Chunk] | None = None
+        for hit in hits[:5]:
+            if hit.chunk.kind != "qa" or hit.score < 0.6 * top:
                 continue
-            for line in hit.chunk.text.split("\n"):
-                if line.startswith(QA_ANSWER_PREFIX):
-                    body = line[len(QA_ANSWER_PREFIX) :]
-                    sentences = [x.strip() for x in SENTENCE_SPLIT.split(body) if x.strip()]
-                    return hit.chunk, sentences[:MAX_QA_SENTENCES]
+            q_line = hit.chunk.text.split("\n", 1)[0]
+            q_tokens = set(tokenizer.tokens(q_line))
+            similarity = len(asked & q_tokens) / (len(asked | q_tokens) or 1) + 0.2 * hit.score / (top or 1)
+            if best is None or similarity > best[0]:
+                best = (similarity, hit.chunk)
+        if best is None:
+            return None
+        for line in best[1].text.split("\n"):
+            if line.startswith(QA_ANSWER_PREFIX):
+                body = line[len(QA_ANSWER_PREFIX) :]
+                sentences = [x.strip() for x in SENTENCE_SPLIT.split(body) if x.strip()]
+                return best[1], sentences[:MAX_QA_SENTENCES]
         return None
 
     def _change_notes(self, citations: list[Citation]) -> list[tuple[str, Chunk]]:
@@ -196,7 +206,7 @@ class Answerer:
                 result.needs_clarification = True
                 result.clarifying_question = classification.clarifying_question
 
-        qa_answer = None if (conclusion or result.needs_clarification) else self._qa_answer(hits)
+        qa_answer = None if (conclusion or result.needs_clarification) else self._qa_answer(masked_question, hits)
         if qa_answer is not None:
             qa_chunk, sentences = qa_answer
             for sentence in sentences:
