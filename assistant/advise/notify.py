@@ -63,11 +63,12 @@ MINOR = _rx(
     r"名称変更", r"全部改正",
 )
 UNCHANGED_CONTENT = _rx(r"(内容|中身|照会(項目|情報)|対象者).{0,20}(変わりません|変更(は)?(なし|ない|ありません)|そのまま|同じ)", r"ほかに何も変わりません")
-WHICH_QUESTION = _rx(
-    r"何届", r"どの届", r"届出の種類", r"何を出", r"どう(すれば|したら|なり)", r"何の届", r"必要(ですか|でしょうか|か)", r"(変更|差替え?|新規|中止)(ですか|でいい|で足り)",
-    r"差し?替え?(で|って)", r"手続き?", r"届出(は|を)?.{0,6}(要|い)ります", r"直し方", r"何が要", r"何をすれば", r"出せ(ます|る)",
-)
 NOTIFICATION_WORDS = _rx(r"届", r"差し?替", r"手続")
+# Asking which type to file (as opposed to a general question that mentions 届出).
+WHICH_TYPE = _rx(
+    r"何届", r"どの届", r"届出の種類", r"何の届", r"何を出", r"どれを出", r"届出は何", r"(変更|差替え?|差し替え|新規|中止)(ですか|でいい|で足り|届)",
+    r"差し?替え?(で|って)", r"届出(は|を)?.{0,6}(要|い)ります", r"何が要", r"直し方", r"どう(なり|すれば|したら)",
+)
 
 WINDOWS = {
     "new": "届出の受付期間（年3回）",
@@ -96,7 +97,7 @@ def is_notification_question(text: str) -> bool:
     if not NOTIFICATION_WORDS.search(folded) and not any(p.search(folded) for p in (STOP, MINOR, INFO_CHANGE, START)):
         return False
     events = [STOP, MINOR, INFO_CHANGE, CASE_CHANGE, TRANSFER, SCOPE_CHANGE, NORM_FORM, EXISTING_NO, START]
-    return bool(WHICH_QUESTION.search(folded) or any(p.search(folded) for p in events))
+    return bool(WHICH_TYPE.search(folded) or any(p.search(folded) for p in events))
 
 
 def advise_notification(text: str) -> NotificationAdvice:

@@ -34,6 +34,13 @@ MAX_REASONS = 4
 SKIP_LINE_PREFIXES = ("該当しない場合", "紛らわしいもの", "実務上の呼び方", "事務名の例", "Q:")
 QA_ANSWER_PREFIX = "A: "
 MAX_QA_SENTENCES = 3
+# Questions about one stage of the procedure are answered with that stage's check points.
+PHASE_QUESTIONS: list[tuple[str, re.Pattern[str], str]] = [
+    ("preparation", re.compile(r"(事前)?準備|前に(何|なに|どんな)|前にやって"), "届出の事前準備では、次の点を確認します。"),
+    ("filing", re.compile(r"(届出|届出書|提出)(を|の)?(する|出す|提出する)?(とき|時|際)|届出時|提出時"), "届出の際は、次の点を確認します。"),
+    ("review", re.compile(r"審査"), "個人情報保護委員会の審査では、次の点が確認されます。"),
+    ("requirement", re.compile(r"要件"), "情報連携の対象となる独自利用事務の要件として、次の点を確認します。"),
+]
 
 
 @dataclass
@@ -101,6 +108,8 @@ class Answerer:
         scored: list[tuple[float, int, str, Chunk]] = []
         for rank, hit in enumerate(hits):
             for line in hit.chunk.text.split("\n"):
+                if line.startswith(QA_ANSWER_PREFIX):
+                    line = line[len(QA_ANSWER_PREFIX) :]
                 for sentence in SENTENCE_SPLIT.split(line):
                     sentence = sentence.strip()
                     if len(sentence) < 12 or sentence in skip or sentence.startswith(SKIP_LINE_PREFIXES):
@@ -206,6 +215,8 @@ class Answerer:
                 result.needs_clarification = True
                 result.clarifying_question = classification.clarifying_question
 
+        if not conclusion and not result.needs_clarification:
+            self._phase_part(masked_question, citations, conclusion)
         qa_answer = None if (conclusion or result.needs_clarification) else self._qa_answer(masked_question, hits)
         if qa_answer is not None:
             qa_chunk, sentences = qa_answer
@@ -237,6 +248,25 @@ class Answerer:
         result.citations = citations.items
         result.answer = self._format(conclusion, reasons, confirm, citations.items)
         return result
+
+    def _phase_part(self, question: str, citations: _CitationList, conclusion: list[str]) -> None:
+        """List the check points of the procedure stage the question asks about (from the corpus)."""
+        for phase, pattern, lead in PHASE_QUESTIONS:
+            if not pattern.search(question):
+                continue
+            items = [i for i in self.knowledge.procedure.checklist if i.phase == phase]
+            lines = []
+            for item in items:
+                chunk = self.by_id.get(f"check-{item.id}")
+                if chunk is None:
+                    continue
+                number = citations.add(cite(chunk, [item.label]))
+                mark = "【要確認】" if item.confidence == "要確認" else ""
+                lines.append(f"- {mark}{item.label}: {item.question} [{number}]")
+            if lines:
+                conclusion.append(lead)
+                conclusion.extend(lines)
+            return
 
     def _statutory_part(self, classification: Classification, citations: _CitationList, conclusion: list[str], reasons: list[str]) -> None:
         names = "、".join(a["name"] for a in classification.statutory_affairs)

@@ -64,3 +64,13 @@ def test_bad_input_gets_a_clear_error(assistant, text: str) -> None:  # noqa: AN
 def test_mixed_script_input_is_answered(assistant) -> None:  # noqa: ANN001
     result = assistant.ask("PPC への todoke-de: 号ズレ fix only, 差替え? 😀 Ω")
     assert result["answer"] and _all_citations_valid(assistant, result)
+
+
+def test_stage_questions_list_the_check_points_of_that_stage(assistant) -> None:  # noqa: ANN001
+    result = assistant.ask("届出の前にどんな準備が必要ですか")
+    conclusion = result["answer"].split("**理由")[0]
+    for label in ("番号利用条例", "予算", "システム改修", "特定個人情報保護評価"):
+        assert label in conclusion
+    assert _all_citations_valid(assistant, result)
+    review = assistant.ask("審査ではどこを見られますか")
+    assert "類似" in review["answer"].split("**理由")[0]

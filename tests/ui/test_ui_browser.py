@@ -201,7 +201,8 @@ def test_administrator_uploads_a_document(page, running_app, artifacts: Path, tm
     open_tab(page, "資料管理")
     page.wait_for_selector("#admin-status :text('索引の状態')")
     page.locator("#admin-files input[type='file']").set_input_files(str(document))
-    page.wait_for_selector(f"#admin-files :text('{document.name}')")
+    # Under a loaded CI machine the upload preview can take a while to render.
+    page.wait_for_selector(f"#admin-files :text('{document.name}')", timeout=90_000)
     page.fill("#admin-as-of input, #admin-as-of textarea", "2025-04-01")
     page.click("#admin-ingest")
     page.wait_for_selector("#admin-message :text('索引を再構築しました')", timeout=120_000)
