@@ -91,23 +91,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cases(args: argparse.Namespace) -> int:
-    from assistant.knowledge import load_knowledge
+CASE_CONTRACT_KEYS = ("case", "name", "aliases", "analogous_statutory_affair", "confidence", "as_of", "sources")
 
-    settings = load_settings()
-    knowledge = load_knowledge(settings.corpus_dir)
-    rows = [
-        {
-            "case": c.id,
-            "name": c.name,
-            "aliases": c.aliases,
-            "analogous_statutory_affair": c.analogous_statutory_affair,
-            "confidence": c.confidence,
-            "as_of": c.as_of,
-            "sources": c.sources,
-        }
-        for c in knowledge.cases.values()
-    ]
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    rows = [{k: row[k] for k in CASE_CONTRACT_KEYS} for row in _assistant(args).cases()]
     if args.json:
         _print_json(rows)
     else:

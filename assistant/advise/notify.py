@@ -70,14 +70,6 @@ WHICH_TYPE = _rx(
     r"差し?替え?(で|って)", r"届出(は|を)?.{0,6}(要|い)ります", r"何が要", r"直し方", r"どう(なり|すれば|したら)",
 )
 
-WINDOWS = {
-    "new": "届出の受付期間（年3回）",
-    "change": "届出の受付期間（年3回）",
-    "discontinue": "届出の受付期間（年3回）",
-    "replace": "随時",
-}
-
-
 @dataclass
 class NotificationAdvice:
     notification_type: NotificationCode | None

@@ -13,8 +13,9 @@ from typing import Any
 
 from assistant.advise.classify import CaseClassifier, Classification
 from assistant.advise.matching import fold
-from assistant.advise.notify import WINDOWS, NotificationAdvice, advise_notification, is_notification_question
+from assistant.advise.notify import NotificationAdvice, advise_notification, is_notification_question
 from assistant.chunk import Chunk
+from assistant.answer.render import citation_label
 from assistant.citations import Citation, cite
 from assistant.config import Settings
 from assistant.index.tokenizer import get_tokenizer
@@ -303,7 +304,7 @@ class Answerer:
         suffix = "" if label in notice.name else f"（{label}）"
         conclusion.append(f"「{notice.name}」{suffix}に当たると考えられます。[{definition}]")
         reasons.extend(f"{r} [{definition}]" for r in advice.reasons)
-        reasons.append(f"受付: {WINDOWS[code]}、方法: 独自利用事務システムへの登録 [{window}][{method}]")
+        reasons.append(f"受付: {notice.window}、方法: {notice.method} [{window}][{method}]")
         if notice.confidence == "要確認":
             confirm.append("【要確認】届出の種類の判定例には出典で確認できていないものを含みます。迷う場合は個人情報保護委員会事務局にご確認ください。")
 
@@ -338,7 +339,5 @@ class Answerer:
             parts += ["", "**確認が必要な点**", *[f"- {c}" for c in confirm]]
         if citations:
             parts += ["", "**出典**"]
-            for number, c in enumerate(citations, start=1):
-                mark = "（要確認）" if c.confidence == "要確認" else ""
-                parts.append(f"[{number}] {c.title}（{c.locator}、{c.as_of}時点、{c.confidence}）{mark}")
+            parts += [f"[{number}] {citation_label(c.to_dict())}" for number, c in enumerate(citations, start=1)]
         return "\n".join(parts)
