@@ -245,7 +245,10 @@ class CaseClassifier:
         # case words (母子) appear in the law's name.
         names_law = bool(_NATIONAL_LAW.search(folded))
         own_affair = bool(markers) or (not names_law and self._case_terms_beyond(evidence, matched_names))
-        strongest_case_signal = max((e.signature + e.alias for e in evidence.values()), default=0.0)
+        # A signature vetoed by an exclusion word (不妊 for a cat) is no evidence that a case fits.
+        strongest_case_signal = max(
+            ((0.0 if e.excluded else e.signature) + e.alias for e in evidence.values()), default=0.0
+        )
         statutory = bool(statutory_affairs) and not own_affair
         if own_affair:
             for affair in statutory_affairs:

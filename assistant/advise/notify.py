@@ -24,6 +24,7 @@ EXISTING_NO = _rx(
     r"出したことはありません", r"実績(は)?(ゼロ|なし|無し|0)", r"(届出|届け出)(は|を)?(まだ|して(い)?ない|していません|出していません)",
     r"過去に(届出|届け出)(は|を)?(して|出して)いません", r"連携(は|を)?(まだ|して(い)?ない|していません)", r"新規に",
     r"(届け?出|連携|提出)(た|し)ことは?.{0,8}(ありません|ない)",
+    r"(連携|届出|届け出)(は|を)?.{0,6}(行って|して|実施して|提出して|出して)(おりません|いません|いない|おらず)",
 )
 EXISTING_YES = _rx(
     r"届出済", r"届け出済", r"届出して(いる|います|いた|た)", r"届け出て(いる|います|いた)", r"届出している", r"届出してた",
@@ -50,12 +51,13 @@ INFO_CHANGE = _rx(
     INFO_TERMS + r".{0,25}(追加|削除|外し|外す|外したい|加え|やめ|取れるように|増や|減ら)",
     r"(追加|削除)(する|したい)?.{0,6}" + INFO_TERMS, r"も照会(したい|できるように)", r"照会情報を(追加|削除)",
     r"(照会|提供を求める).{0,15}(追加|削除)", r"関係情報も.{0,15}(取得|照会|取り|取れ|連携)",
+    r"項目を(削|減ら|外)", r"照会(する)?必要が(なくな|ない)",
 )
 CASE_CHANGE = _rx(
     r"事例(番号)?を?.{0,8}(追加|変更|加え)", r"事例(番号)?(が|を|も).{0,20}(変わ|変更|変え|整理し直|付け替え)", r"別の事例", r"事例番号の(追加|変更)", r"もう一つ事例", r"事例も追加")
 STOP = _rx(
     r"廃止", r"中止", r"連携(自体)?を?やめ", r"連携(自体)?を?停止", r"(事業|制度|事務)(を|は|が)?.{0,12}終了", r"終了(します|しました|する)",
-    r"取り下げ", r"取下げ", r"処理しない", r"なくな(る|ります|りました)", r"用途廃止",
+    r"取り下げ", r"取下げ", r"処理しない", r"(事務|事業|制度)(そのもの|自体)?(が|は)?.{0,10}なくな(る|ります|りました)", r"用途廃止",
 )
 MINOR = _rx(
     r"号ずれ", r"号ズレ", r"条ずれ", r"条ズレ", r"ずれ(まし|た|る)", r"ズレ", r"繰り?下げ", r"繰り?上げ", r"号(番号)?が(変わ|ずれ)",
@@ -92,8 +94,18 @@ def is_notification_question(text: str) -> bool:
     return bool(WHICH_TYPE.search(folded) or any(p.search(folded) for p in events))
 
 
+# Clauses that say something does NOT change (「事例番号に変更はありません」) must not count as changes.
+_NEGATED_CLAUSE = re.compile(r"変更(は|が)?(ありません|ない|なし)|変わりません|変わらない|そのまま|同じ(です|で)|これまでどおり")
+
+
+def _affirmed_text(folded: str) -> str:
+    clauses = re.split(r"(?<=[。、,，\n])", folded)
+    return "".join(c for c in clauses if not _NEGATED_CLAUSE.search(c))
+
+
 def advise_notification(text: str) -> NotificationAdvice:
     folded = fold(text)
+    affirmed = _affirmed_text(folded)
     existing: bool | None = None
     if EXISTING_NO.search(folded):
         existing = False
@@ -104,8 +116,8 @@ def advise_notification(text: str) -> NotificationAdvice:
         "transfer": bool(TRANSFER.search(folded)),
         "scope_change": bool(SCOPE_CHANGE.search(folded)),
         "norm_form": bool(NORM_FORM.search(folded)),
-        "info_change": bool(INFO_CHANGE.search(folded)),
-        "case_change": bool(CASE_CHANGE.search(folded)),
+        "info_change": bool(INFO_CHANGE.search(affirmed)),
+        "case_change": bool(CASE_CHANGE.search(affirmed)),
         "stop": bool(STOP.search(folded)),
         "minor": bool(MINOR.search(folded)),
         "unchanged_content": bool(UNCHANGED_CONTENT.search(folded)),

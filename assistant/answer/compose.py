@@ -174,7 +174,7 @@ class Answerer:
         result = AskResult(answer="", masked=masked_kinds, question=masked_question)
 
         rule = self._route(masked_question)
-        if rule is not None and not re.search(r"独自利用|情報連携|届出|事例", masked_question):
+        if rule is not None and not re.search(r"独自利用|情報連携|届出", masked_question):
             result.out_of_scope = True
             result.answer = f"**このご質問は、本アシスタントの対象（独自利用事務の情報連携）の範囲外です。**\n\n{rule.reply}"
             return result
