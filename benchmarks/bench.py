@@ -77,13 +77,12 @@ def main() -> None:
         results["corpus_index"] = {"chunks": report.chunks, "seconds": round(report.seconds, 2),
                                    "size_mb": round(report.size_bytes / 1e6, 2), **{k: round(v, 2) for k, v in report.timings.items()}}
 
+        # /usr/bin/time reports the child's own peak memory (ru_maxrss of a forked child starts at the parent's).
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "assistant.cli", "ask", "号ずれの修正だけの場合は何の届出ですか"],
-                       env=os.environ | {"ASSISTANT_HOME": str(home)}, check=True, capture_output=True)
-        first_answer = time.perf_counter() - started
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        results["process_start_to_first_answer_seconds"] = round(first_answer, 2)
-        results["cli_max_resident_mb"] = round(usage.ru_maxrss / 1024, 1)
+        completed = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "assistant.cli", "ask", "号ずれの修正だけの場合は何の届出ですか"],
+                                   env=os.environ | {"ASSISTANT_HOME": str(home)}, check=True, capture_output=True, text=True)
+        results["process_start_to_first_answer_seconds"] = round(time.perf_counter() - started, 2)
+        results["cli_max_resident_mb"] = round(int(completed.stderr.strip().splitlines()[-1]) / 1024, 1)
 
         pdf = Path(tmp) / "long.pdf"
         make_long_pdf(pdf, args.pages)
@@ -107,7 +106,8 @@ def main() -> None:
             timings[item["mode"]].append((time.perf_counter() - started) * 1000)
         for mode, values in timings.items():
             results[f"{mode}_ms"] = {"n": len(values), "p50": round(statistics.median(values), 2), "p95": round(percentile(values, 0.95), 2)}
-        results["in_process_max_resident_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        # Includes the one-off extraction of the word-vector cache from ja-ginza (spaCy) done above.
+        results["benchmark_process_max_resident_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
