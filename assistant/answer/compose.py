@@ -35,6 +35,8 @@ MAX_REASONS = 4
 SKIP_LINE_PREFIXES = ("該当しない場合", "紛らわしいもの", "実務上の呼び方", "事務名の例", "Q:")
 QA_ANSWER_PREFIX = "A: "
 MAX_QA_SENTENCES = 3
+# Help-desk Q&A answers contain instructions to the desk (「…と説明してください」): not for the asker.
+DESK_INSTRUCTION = re.compile(r"(説明|案内|回答|伝え|答え|添え|促し|勧め)(して|て)?ください。?$")
 # Questions about one stage of the procedure are answered with that stage's check points.
 PHASE_QUESTIONS: list[tuple[str, re.Pattern[str], str]] = [
     ("preparation", re.compile(r"(事前)?準備|前に(何|なに|どんな)|前にやって"), "届出の事前準備では、次の点を確認します。"),
@@ -153,7 +155,8 @@ class Answerer:
             if line.startswith(QA_ANSWER_PREFIX):
                 body = line[len(QA_ANSWER_PREFIX) :]
                 sentences = [x.strip() for x in SENTENCE_SPLIT.split(body) if x.strip()]
-                return best[1], sentences[:MAX_QA_SENTENCES]
+                sentences = [x for x in sentences if not DESK_INSTRUCTION.search(x)]
+                return (best[1], sentences[:MAX_QA_SENTENCES]) if sentences else None
         return None
 
     def _change_notes(self, citations: list[Citation]) -> list[tuple[str, Chunk]]:

@@ -74,3 +74,10 @@ def test_stage_questions_list_the_check_points_of_that_stage(assistant) -> None:
     assert _all_citations_valid(assistant, result)
     review = assistant.ask("審査ではどこを見られますか")
     assert "類似" in review["answer"].split("**理由")[0]
+
+
+def test_desk_instructions_in_qa_answers_are_not_quoted_to_the_asker(assistant) -> None:  # noqa: ANN001
+    result = assistant.ask("古い研修資料に独自利用事務の連携は番号法19条8号とあります。今も同じですか")
+    conclusion = result["answer"].split("**理由")[0]
+    assert "ください。 [" not in conclusion
+    assert "第9号" in result["answer"] or "19条9号" in result["answer"]
