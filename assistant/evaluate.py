@@ -15,6 +15,7 @@ import math
 import re
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +119,23 @@ def score_ask(result: dict[str, Any], expected: dict[str, Any], tally: _Tally, c
         tally.add("answers_with_valid_citation", any(valid))
 
 
-def evaluate_system(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _add_ranking(tally: _Tally, ranked_ids: list[str], relevant: set[str]) -> None:
+    for key, value in ranking_metrics(ranked_ids, relevant).items():
+        tally.add(f"retrieval_{key}", value)
+
+
+def _run_items(
+    items: list[dict[str, Any]],
+    classify: Callable[[str], dict[str, Any]],
+    ask: Callable[[str], dict[str, Any]],
+    retrieved_ids: Callable[[str, dict[str, Any]], list[str]],
+    chunks_by_id: dict,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Answer every item, score it, and time the answers (retrieval scoring is not timed)."""
     tally, latencies, rows = _Tally(), {"classify": [], "ask": []}, []
-    chunks_by_id = assistant.index.by_id
     for item in items:
         started = time.perf_counter()
-        result = assistant.classify(item["text"]) if item["mode"] == "classify" else assistant.ask(item["text"])
+        result = classify(item["text"]) if item["mode"] == "classify" else ask(item["text"])
         latencies[item["mode"]].append((time.perf_counter() - started) * 1000)
         if item["mode"] == "classify":
             score_classify(result, item["expected"], tally)
@@ -131,9 +143,7 @@ def evaluate_system(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[
             score_ask(result, item["expected"], tally, chunks_by_id)
         relevant = relevant_chunks(item["expected"])
         if relevant:
-            hits = assistant.retriever.search(item["text"], k=RETRIEVAL_K)
-            for key, value in ranking_metrics([h.chunk.source_id for h in hits], relevant).items():
-                tally.add(f"retrieval_{key}", value)
+            _add_ranking(tally, retrieved_ids(item["text"], result), relevant)
         rows.append({"id": item["id"], "mode": item["mode"], "text": item["text"], "expected": item["expected"], "result": result})
     metrics = tally.summary()
     for mode, values in latencies.items():
@@ -142,14 +152,20 @@ def evaluate_system(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[
     return metrics, rows
 
 
+def evaluate_system(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def retrieved(text: str, _result: dict[str, Any]) -> list[str]:
+        return [h.chunk.source_id for h in assistant.retriever.search(text, k=RETRIEVAL_K)]
+
+    return _run_items(items, assistant.classify, assistant.ask, retrieved, assistant.index.by_id)
+
+
 def evaluate_retriever_only(assistant: Assistant, items: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     tally = _Tally()
     for item in items:
         relevant = relevant_chunks(item["expected"])
         if relevant:
             hits = assistant.retriever.search(item["text"], k=RETRIEVAL_K, mode=mode)
-            for key, value in ranking_metrics([h.chunk.source_id for h in hits], relevant).items():
-                tally.add(f"retrieval_{key}", value)
+            _add_ranking(tally, [h.chunk.source_id for h in hits], relevant)
     return tally.summary()
 
 
@@ -157,23 +173,9 @@ def evaluate_baseline(assistant: Assistant, items: list[dict[str, Any]]) -> dict
     from assistant.baseline import PlainRag
 
     baseline = PlainRag(assistant)
-    tally, latencies = _Tally(), {"classify": [], "ask": []}
-    for item in items:
-        started = time.perf_counter()
-        result = baseline.classify(item["text"]) if item["mode"] == "classify" else baseline.ask(item["text"])
-        latencies[item["mode"]].append((time.perf_counter() - started) * 1000)
-        if item["mode"] == "classify":
-            score_classify(result, item["expected"], tally)
-        else:
-            score_ask(result, item["expected"], tally, assistant.index.by_id)
-        relevant = relevant_chunks(item["expected"])
-        if relevant:
-            for key, value in ranking_metrics(result["retrieved_ids"], relevant).items():
-                tally.add(f"retrieval_{key}", value)
-    metrics = tally.summary()
-    for mode, values in latencies.items():
-        metrics[f"{mode}_latency_ms_p50"] = round(percentile(values, 0.5), 2)
-        metrics[f"{mode}_latency_ms_p95"] = round(percentile(values, 0.95), 2)
+    metrics, _rows = _run_items(
+        items, baseline.classify, baseline.ask, lambda _text, result: result["retrieved_ids"], assistant.index.by_id
+    )
     return metrics
 
 
