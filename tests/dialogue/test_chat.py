@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from assistant.dialogue.chat import ChatService, canonical_answer, reply_polarity, split_pieces
 from assistant.service import InputError
+from tests.dialogue.consultation import CONSULTATION_TURNS
 
 ASK_KEYS = {"answer", "notification_type", "cases", "statutory", "out_of_scope", "needs_clarification", "clarifying_question", "citations"}
-
-
-@pytest.fixture
-def db_assistant(assistant, tmp_path: Path):  # noqa: ANN001, ANN201
-    """The session assistant (index and models reused) with its own database file."""
-    clone = copy.copy(assistant)
-    clone.settings = dataclasses.replace(assistant.settings, database_url=f"sqlite:///{tmp_path / 'chat.db'}")
-    return clone
 
 
 @pytest.fixture
@@ -154,15 +146,7 @@ def test_reply_understanding() -> None:
 
 
 SCRIPT = [
-    ("子ども医療費助成で情報連携したい。何の届出が必要ですか？", lambda r: r["needs_clarification"] and r["cases"] == [1]),
-    ("まだです", lambda r: r["notification_type"] == "new"),
-    ("それは変更の届出ですか？", lambda r: r["notification_type"] == "new"),
-    ("その場合の受付期間は？", lambda r: "年3回" in r["answer"]),
-    ("提出するものは何ですか？", lambda r: not r["out_of_scope"]),
-    ("準ずる法定事務は何ですか？", lambda r: "児童福祉法" in r["answer"]),
-    ("今日の天気は？", lambda r: r["out_of_scope"]),
-    ("ひとり親家庭等医療費助成は既に届出済みです。所得の情報を追加したい。何の届出？", lambda r: r["notification_type"] == "change" and r["cases"] == [10]),
-    ("その場合の受付期間は？", lambda r: r["notification_type"] == "change"),
+    *CONSULTATION_TURNS,
     ("マイナンバーカードを紛失しました", lambda r: r["out_of_scope"]),
 ]
 

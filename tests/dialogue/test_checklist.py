@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 from pathlib import Path
 
@@ -22,13 +21,6 @@ AFFAIR = [
     "医療費の自己負担分の助成",
 ]
 CONTRACT_KEYS = {"session", "step", "question", "progress", "finished"}
-
-
-@pytest.fixture
-def db_assistant(assistant, tmp_path: Path):  # noqa: ANN001, ANN201
-    clone = copy.copy(assistant)
-    clone.settings = dataclasses.replace(assistant.settings, database_url=f"sqlite:///{tmp_path / 'checklist.db'}")
-    return clone
 
 
 @pytest.fixture

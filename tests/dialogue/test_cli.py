@@ -11,18 +11,12 @@ from pathlib import Path
 import pytest
 from docx import Document
 
+from tests.dialogue.consultation import CONSULTATION_TURNS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 CONSULTATION = [
-    ("子ども医療費助成で情報連携したい。何の届出が必要ですか？", lambda r: r["needs_clarification"] and r["cases"] == [1]),
-    ("まだです", lambda r: r["notification_type"] == "new"),
-    ("それは変更の届出ですか？", lambda r: r["notification_type"] == "new"),
-    ("その場合の受付期間は？", lambda r: "年3回" in r["answer"]),
-    ("提出するものは何ですか？", lambda r: not r["out_of_scope"]),
-    ("準ずる法定事務は何ですか？", lambda r: "児童福祉法" in r["answer"]),
-    ("今日の天気は？", lambda r: r["out_of_scope"]),
-    ("ひとり親家庭等医療費助成は既に届出済みです。所得の情報を追加したい。何の届出？", lambda r: r["notification_type"] == "change"),
-    ("その場合の受付期間は？", lambda r: r["notification_type"] == "change"),
+    *CONSULTATION_TURNS,
     ("連絡先は 03-1234-5678 です。マイナンバーカードを紛失しました", lambda r: r["out_of_scope"] and "phone" in r["masked"]),
 ]
 ASK_KEYS = {"answer", "notification_type", "cases", "statutory", "out_of_scope", "needs_clarification", "clarifying_question", "citations"}
