@@ -81,6 +81,17 @@ def rebuild(context: UIContext, progress: Progress, offset: float = 0.0, span: f
     return f"索引を再構築しました（{report.chunks} チャンク、{report.seconds:.1f} 秒）"
 
 
+def _readonly_table(headers: list[str], label: str, elem_id: str) -> gr.Dataframe:
+    return gr.Dataframe(
+        headers=headers,
+        value=pd.DataFrame([], columns=headers),
+        interactive=False,
+        wrap=True,
+        label=label,
+        elem_id=elem_id,
+    )
+
+
 def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
     gr.Markdown(
         "公式資料（手引、Q&A、事例、法令など）を登録すると、相談の回答に使われます。"
@@ -106,27 +117,13 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
             rebuild_after = gr.Checkbox(value=True, label="登録後に索引を再構築する")
             ingest_button = gr.Button("登録する", variant="primary", elem_id="admin-ingest")
             message = gr.Markdown(label="処理結果", show_label=False, elem_id="admin-message")
-            results = gr.Dataframe(
-                headers=INGEST_HEADERS,
-                value=pd.DataFrame([], columns=INGEST_HEADERS),
-                interactive=False,
-                wrap=True,
-                label="ファイルごとの結果",
-                elem_id="admin-results",
-            )
+            results = _readonly_table(INGEST_HEADERS, "ファイルごとの結果", "admin-results")
         with gr.Column(scale=2):
             status = gr.Markdown("索引の状態を読み込んでいます…", label="索引の状態", show_label=False, elem_id="admin-status")
             with gr.Row():
                 refresh = gr.Button("状態を更新", elem_id="admin-refresh")
                 rebuild_button = gr.Button("索引を再構築", variant="stop", elem_id="admin-rebuild")
-    documents = gr.Dataframe(
-        headers=DOCUMENT_HEADERS,
-        value=pd.DataFrame([], columns=DOCUMENT_HEADERS),
-        interactive=False,
-        wrap=True,
-        label="登録済みの文書",
-        elem_id="admin-documents",
-    )
+    documents = _readonly_table(DOCUMENT_HEADERS, "登録済みの文書", "admin-documents")
 
     admin_options: dict[str, Any] = {"concurrency_id": ADMIN_GROUP, "concurrency_limit": ADMIN_LIMIT}
 
