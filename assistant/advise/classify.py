@@ -21,7 +21,7 @@ from assistant.advise.matching import find_terms, fold
 from assistant.index.embeddings import Embedder
 from assistant.index.tokenizer import get_tokenizer
 from assistant.knowledge import Knowledge
-from assistant.knowledge.chunks import case_text
+from assistant.knowledge.chunks import case_chunk
 from assistant.knowledge.models import Case, StatutoryAffair
 
 MAX_CANDIDATES = 5
@@ -150,22 +150,8 @@ class CaseClassifier:
         return "\n".join(parts)
 
     def case_chunk(self, case: Case) -> Chunk:
-        source_id = f"case-{case.id:02d}"
-        if source_id in self.chunks_by_id:
-            return self.chunks_by_id[source_id]
-        from assistant.chunk import make_chunk
-
-        return make_chunk(
-            source_id=source_id,
-            title=f"事例({case.id}) {case.name}",
-            locator=f"cases.yaml 事例{case.id}",
-            text=case_text(case),
-            kind="cases",
-            as_of=case.as_of,
-            confidence=case.confidence,
-            origin="corpus/cases.yaml",
-            sources=case.sources,
-        )
+        """The indexed chunk of the case (the same rendering when no index is attached)."""
+        return self.chunks_by_id.get(f"case-{case.id:02d}") or case_chunk(case)
 
     # -- evidence ---------------------------------------------------------------------------
     def _signature_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,7 +162,4 @@ def _cached_embedder(model: str, cache_dir: str, query_prefix: str, passage_pref
 
 
 def get_embedder(settings) -> Embedder:  # noqa: ANN001 - Settings, imported lazily to avoid a cycle
-    started = time.perf_counter()
-    embedder = _cached_embedder(settings.embedding_model, str(settings.cache_dir), settings.query_prefix, settings.passage_prefix)
-    embedder.load_seconds = getattr(embedder, "load_seconds", time.perf_counter() - started)
-    return embedder
+    return _cached_embedder(settings.embedding_model, str(settings.cache_dir), settings.query_prefix, settings.passage_prefix)

@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from assistant.chunk import Chunk
 from assistant.config import Settings
-from assistant.index.embeddings import Embedder, get_embedder
+from assistant.index.embeddings import CHIVE_MODEL_ID, Embedder, get_embedder
 from assistant.index.tokenizer import get_tokenizer
 from assistant.ingest.docstore import DocumentStore, write_json_atomic
 from assistant.knowledge import Knowledge
@@ -249,7 +249,7 @@ def index_status(settings: Settings, knowledge: Knowledge) -> dict[str, Any]:
         stale.append("corpus")
     if manifest.get("documents_fingerprint") != documents_fingerprint(store):
         stale.append("documents")
-    expected_model = "chive-ja-ginza-5.3.0-static" if settings.embedding_model == "chive" else None
+    expected_model = CHIVE_MODEL_ID if settings.embedding_model == "chive" else None
     if expected_model and manifest.get("embedding_model") != expected_model:
         stale.append("embedding_model")
     status.update(

@@ -56,20 +56,24 @@ def case_text(case: Case) -> str:
     )
 
 
+def case_chunk(case: Case) -> Chunk:
+    return make_chunk(
+        source_id=f"case-{case.id:02d}",
+        title=case_title(case),
+        locator=f"cases.yaml 事例{case.id}",
+        text=case_text(case),
+        kind="cases",
+        as_of=case.as_of,
+        confidence=case.confidence,
+        origin="corpus/cases.yaml",
+        sources=case.sources,
+        meta={"case": case.id},
+    )
+
+
 def _case_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
     for case in knowledge.cases.values():
-        yield make_chunk(
-            source_id=f"case-{case.id:02d}",
-            title=case_title(case),
-            locator=f"cases.yaml 事例{case.id}",
-            text=case_text(case),
-            kind="cases",
-            as_of=case.as_of,
-            confidence=case.confidence,
-            origin="corpus/cases.yaml",
-            sources=case.sources,
-            meta={"case": case.id},
-        )
+        yield case_chunk(case)
 
 
 def _statutory_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
