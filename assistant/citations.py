@@ -17,6 +17,7 @@ class Citation:
     quote: str
     as_of: str
     confidence: str
+    label: str = ""  # how a person cites it: the public source and its section (no internal names)
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -45,7 +46,16 @@ def trim_quote(line: str, needles: list[str]) -> str:
     return line[start : start + MAX_QUOTE_CHARS]
 
 
-def cite(chunk: Chunk, needles: list[str] | None = None, quote: str | None = None) -> Citation:
+def cite(
+    chunk: Chunk,
+    needles: list[str] | None = None,
+    quote: str | None = None,
+    *,
+    confidence: str | None = None,
+    label: str = "",
+) -> Citation:
+    """A citation of a verbatim line of the chunk. `confidence` is that of the fact quoted, when it differs
+    from the chunk's as a whole (a confirmed definition inside an entry that also holds unconfirmed examples)."""
     needles = needles or []
     if quote is None or quote not in chunk.text:
         quote = trim_quote(best_line(chunk, needles), needles)
@@ -55,7 +65,8 @@ def cite(chunk: Chunk, needles: list[str] | None = None, quote: str | None = Non
         locator=chunk.locator,
         quote=quote,
         as_of=chunk.as_of,
-        confidence=chunk.confidence,
+        confidence=confidence or chunk.confidence,
+        label=label,
     )
 
 

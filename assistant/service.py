@@ -7,6 +7,7 @@ retriever, the advisors and the answer composer. Heavy pieces load lazily and on
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import threading
 import time
 from typing import Any
@@ -44,6 +45,7 @@ class Assistant:
         self.auto_build = auto_build
         self._lock = threading.RLock()
         self.timings: dict[str, float] = {}
+        self.progress: Callable[[str], None] | None = None  # where long first-use work reports what it does
 
     @functools.cached_property
     def knowledge(self) -> Knowledge:
@@ -79,6 +81,7 @@ class Assistant:
             self.__dict__.pop("retriever", None)
             self.__dict__.pop("classifier", None)
             self.__dict__.pop("answerer", None)
+            self.__dict__.pop("reader", None)
 
     @functools.cached_property
     def retriever(self):  # noqa: ANN201
@@ -99,10 +102,26 @@ class Assistant:
         return CaseClassifier(self.knowledge, self.embedder, self.index.by_id)
 
     @functools.cached_property
+    def reader_model(self):  # noqa: ANN201
+        from assistant.understand.training import build_model
+
+        return build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._progress)
+
+    @functools.cached_property
+    def reader(self):  # noqa: ANN201
+        from assistant.understand.reader import Reader, ReaderVocabulary
+
+        return Reader(self.reader_model, self.classifier, ReaderVocabulary.load(self.settings.corpus_dir))
+
+    @functools.cached_property
     def answerer(self):  # noqa: ANN201
         from assistant.answer.compose import Answerer
 
-        return Answerer(self.knowledge, self.retriever, self.classifier, self.settings)
+        return Answerer(self.knowledge, self.retriever, self.classifier, self.reader, self.settings)
+
+    def _progress(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
 
     def warm_up(self) -> None:
         """Load everything a first answer needs (index, models, advisors)."""
@@ -119,9 +138,21 @@ class Assistant:
             k: v for k, v in result.items() if k not in ("candidates", "statutory", "no_fit")
         }
 
-    def ask(self, text: str, **context: Any) -> dict[str, Any]:
+    def read(self, text: str):  # noqa: ANN201
+        """The typed reading of one (already masked) message."""
+        return self.reader.read(text)
+
+    def ask(self, text: str) -> dict[str, Any]:
+        """A single-turn answer: the message read and answered in a fresh conversation state."""
+        from assistant.answer.compose import result_dict
+        from assistant.dialogue.state import ConversationState
+        from assistant.textnorm import mask_personal_data
+
         question = validate_question(text, self.settings.max_question_chars)
-        return self.answerer.answer(question, **context).to_dict()
+        masked, kinds = mask_personal_data(question)
+        reading = self.read(masked)
+        answer, _focus = self.answerer.respond(reading, ConversationState())
+        return result_dict(answer, reading, kinds)
 
     def source(self, source_id: str) -> dict[str, Any]:
         chunk = self.index.by_id.get(source_id)

@@ -17,7 +17,7 @@ import numpy as np
 
 from assistant.chunk import Chunk
 from assistant.citations import Citation, cite
-from assistant.advise.matching import find_terms, fold
+from assistant.advise.matching import fold
 from assistant.index.embeddings import Embedder
 from assistant.index.tokenizer import get_tokenizer
 from assistant.knowledge import Knowledge
@@ -39,6 +39,11 @@ class CaseCandidate:
     analogous_statutory_affair: str | None = None
     analogous_statutory_confidence: str | None = None
     confidence: str = "要確認"
+    strong: bool = False  # concept-signature or local-name evidence, not only word similarity
+    signature_terms: tuple[str, ...] = ()
+    alias_terms: tuple[str, ...] = ()
+    excluded_terms: tuple[str, ...] = ()
+    statutory_boost: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +55,7 @@ class CaseCandidate:
             "analogous_statutory_affair": self.analogous_statutory_affair,
             "analogous_statutory_confidence": self.analogous_statutory_confidence,
             "confidence": self.confidence,
+            "strong": self.strong,
         }
 
 
@@ -118,6 +124,14 @@ def _at_boundary(folded: str, name: str) -> bool:
     return False
 
 
+def _folded_terms(terms: list[str]) -> list[str]:
+    return [t for t in dict.fromkeys(fold(term) for term in terms) if t]
+
+
+def _present(folded_text: str, folded_terms: list[str]) -> list[str]:
+    return [t for t in folded_terms if t in folded_text]
+
+
 def _core_name(name: str) -> str:
     for suffix in NAME_SUFFIXES:
         if name.endswith(suffix):
@@ -132,10 +146,21 @@ class CaseClassifier:
         self.config = knowledge.classifier
         self.embedder = embedder
         self.chunks_by_id = chunks_by_id or {}
+        # Vocabulary is folded once here; matching then compares folded strings only.
         self._aliases = {
-            case.id: [a for a in {*case.aliases, _core_name(case.name)} if len(fold(a)) >= ALIAS_MIN_CHARS]
+            case.id: _folded_terms([a for a in {*case.aliases, _core_name(case.name)} if len(fold(a)) >= ALIAS_MIN_CHARS])
             for case in self.cases
         }
+        self._signatures = {
+            case_id: [([_folded_terms(group) for group in sig.all], sig.effective_weight) for sig in signatures]
+            for case_id, signatures in self.config.signatures.items()
+        }
+        self._exclude = {case_id: _folded_terms(terms) for case_id, terms in self.config.exclude.items()}
+        self._statutory_names = [
+            (affair, sorted({fold(a) for a in {*affair.aliases, affair.name} if len(fold(a)) >= ALIAS_MIN_CHARS}))
+            for affair in self.knowledge.statutory
+        ]
+        self._umbrella_terms = [(umbrella, fold(umbrella.term)) for umbrella in self.config.umbrellas]
         self._profiles = [self._profile(case) for case in self.cases]
         tokenizer = get_tokenizer()
         self._bm25 = bm25s.BM25()
@@ -155,28 +180,28 @@ class CaseClassifier:
 
     # -- evidence ---------------------------------------------------------------------------
     def _signature_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:
-        for case_id, signatures in self.config.signatures.items():
-            for signature in signatures:
+        for case_id, signatures in self._signatures.items():
+            for groups, weight in signatures:
                 matched: list[str] = []
-                for group in signature.all:
-                    hits = find_terms(folded, group)
+                for group in groups:
+                    hits = _present(folded, group)
                     if not hits:
                         break
                     matched.append(max(hits, key=len))
                 else:
-                    if signature.effective_weight > evidence[case_id].signature:
-                        evidence[case_id].signature = signature.effective_weight
+                    if weight > evidence[case_id].signature:
+                        evidence[case_id].signature = weight
                         evidence[case_id].signature_terms = matched
-        for case_id, terms in self.config.exclude.items():
+        for case_id, terms in self._exclude.items():
             if evidence[case_id].signature > 0:
-                evidence[case_id].excluded = find_terms(folded, terms)
+                evidence[case_id].excluded = _present(folded, terms)
 
     def _alias_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:
         for case_id, aliases in self._aliases.items():
-            hits = find_terms(folded, aliases)
+            hits = _present(folded, aliases)
             if hits:
-                longest = max(hits, key=lambda a: len(fold(a)))
-                evidence[case_id].alias = 1.0 + min(len(fold(longest)), 12) / 12
+                longest = max(hits, key=len)
+                evidence[case_id].alias = 1.0 + min(len(longest), 12) / 12
                 evidence[case_id].alias_terms = sorted(hits, key=len, reverse=True)[:3]
 
     def _similarity_evidence(self, text: str, evidence: dict[int, _Evidence]) -> None:
@@ -195,8 +220,7 @@ class CaseClassifier:
     def statutory_matches(self, folded: str) -> list[tuple[StatutoryAffair, list[str]]]:
         """Statutory affairs named in the text, with the names found at a word boundary."""
         matches = []
-        for affair in self.knowledge.statutory:
-            names = [fold(a) for a in {*affair.aliases, affair.name} if len(fold(a)) >= ALIAS_MIN_CHARS]
+        for affair, names in self._statutory_names:
             found = [n for n in names if _at_boundary(folded, n)]
             if found:
                 matches.append((affair, found))
@@ -207,7 +231,7 @@ class CaseClassifier:
         """A specific case signature matched on words outside the statutory name (e.g. 実費 in
         予防接種の実費徴収): the text describes the municipality's own affair, not the statutory one."""
         for item in evidence.values():
-            if item.signature >= 2.5 and any(not any(fold(t) in n for n in names) for t in item.signature_terms):
+            if item.signature >= 2.5 and any(not any(t in n for n in names) for t in item.signature_terms):
                 return True
         return False
 
@@ -274,8 +298,8 @@ class CaseClassifier:
         return result
 
     def _umbrella(self, folded: str, evidence: dict[int, _Evidence]):  # noqa: ANN202
-        for umbrella in self.config.umbrellas:
-            if fold(umbrella.term) not in folded:
+        for umbrella, term in self._umbrella_terms:
+            if term not in folded:
                 continue
             specific = [c for c in umbrella.cases if evidence[c].signature > 0]
             if not specific:
@@ -317,7 +341,23 @@ class CaseClassifier:
             analogous_statutory_affair=case.analogous_statutory_affair,
             analogous_statutory_confidence=case.analogous_statutory_confidence or case.confidence,
             confidence=case.confidence,
+            strong=evidence.strong and not evidence.excluded,
+            signature_terms=tuple(evidence.signature_terms),
+            alias_terms=tuple(evidence.alias_terms),
+            excluded_terms=tuple(evidence.excluded),
+            statutory_boost=bool(evidence.statutory_boost),
         )
+
+    def strong_evidence(self, text: str) -> tuple[tuple[int, ...], bool]:
+        """Cases with concept-signature or local-name evidence (strongest first) and whether a statutory affair
+        is named: the cheap check used to find where a message names an affair."""
+        folded = fold(text)
+        evidence = {case.id: _Evidence() for case in self.cases}
+        self._signature_evidence(folded, evidence)
+        self._alias_evidence(folded, evidence)
+        strong = [(e.signature + e.alias, case_id) for case_id, e in evidence.items() if e.strong and not e.excluded]
+        strong.sort(reverse=True)
+        return tuple(case_id for _, case_id in strong), bool(self.statutory_matches(folded))
 
     @staticmethod
     def _scale_scores(candidates: list[CaseCandidate]) -> None:

@@ -1,122 +1,27 @@
-"""Multi-turn consultation: per-session state, follow-up resolution, clarifications, streaming.
-
-Each message is masked, then rewritten against the session's remembered context (the affair and
-case of earlier turns, the facts stated so far, a pending clarifying question) before it goes to
-`Assistant.ask`. The exchange and the new state are committed together, so a session continues
-in another process.
-"""
+"""Multi-turn consultation: each message is masked, read once, and answered against the session's stored
+conversation state (assistant.dialogue.state). The exchange and the new state are committed together, so a
+session continues in another process."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from assistant.advise.matching import fold
-from assistant.advise.notify import advise_notification, is_notification_question
-from assistant.answer.compose import DOMAIN_TERMS
+import yaml
+
+from assistant.answer.compose import result_dict
+from assistant.dialogue.state import ConversationState
 from assistant.dialogue.store import DialogueStore, StoreError, validate_session_id
-from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.service import validate_question
 from assistant.textnorm import mask_personal_data
 
 KIND = "chat"
-FOLLOW_UP_MAX_CHARS = 60
-ANSWER_MAX_CHARS = 80
-AFFAIR_LABEL_MAX_CHARS = 40
-
-Polarity = Literal["yes", "no", "unsure"]
-
-# -- understanding short replies -------------------------------------------------------------------
-_LEADING_YES = re.compile(r"^(はい|ええ|うん|そうです|その通り|そのとおり|yes|ok|済|完了|実施済|確認済|公布済|入手済|あります|しています|しました|できています)")
-_LEADING_NOT = re.compile(r"^(いいえ|いえ|いや|no)")
-_LEADING_NO = re.compile(r"^(まだ|未|ない|なし|無し|ありません|していません|しておりません|できていません)")
-_UNSURE = re.compile(r"未定|検討中|わから|分から|わかりません|不明|確認中|要確認|調整中|未確定|たぶん|おそらく|かもしれ|不確か")
-_NO = re.compile(r"していません|しておりません|していない|してない|まだです|まだ|未実施|未着手|未了|ありません|できていません|いません|予定|これから|今後")
-_YES = re.compile(r"済み|済です|済んで|済ませ|完了|しています|しております|しました|できています|あります|確認しました|実施した|公布した|入手した|そうです")
-
-
-def reply_polarity(text: str) -> Polarity | None:
-    """はい / いいえ / 未定 understood from a free-text reply (None when it says neither)."""
-    folded = fold(text).strip("「」。、！!？?・ ")
-    if _LEADING_YES.match(folded):
-        return "yes"
-    if _LEADING_NOT.match(folded):
-        return "no"
-    if _UNSURE.search(folded):
-        return "unsure"
-    if _LEADING_NO.match(folded):
-        return "no"
-    if _NO.search(folded):
-        return "no"
-    if _YES.search(folded):
-        return "yes"
-    return None
-
-
-# Sentences that make the notification advisor see a fact again (checked against its patterns).
-FACT_SENTENCES: dict[str, str] = {
-    "existing_no": "届出はまだしていません。",
-    "existing_yes": "既に届出済みです。",
-    "transfer": "事務の所管が移管されます。",
-    "scope_change": "対象者を拡大します。",
-    "norm_form": "要綱から規則に改めます。",
-    "info_change": "照会する情報を追加・削除します。",
-    "case_change": "事例を追加・変更します。",
-    "stop": "事務を廃止します。",
-    "minor": "名称変更・号ずれなどの軽微な修正です。",
-    "unchanged_content": "内容は変わりません。",
-}
-_NEGATED = r"(?!.{0,8}(変わらず|変わりません|変わらない|そのまま|同じ|なし|ありません))"
-_CHOICES: list[tuple[str, re.Pattern[str]]] = [
-    ("stop", re.compile(r"廃止|やめ|終了|中止|処理しな")),
-    ("info_change", re.compile(r"(情報|項目)" + _NEGATED)),
-    ("case_change", re.compile(r"事例" + _NEGATED)),
-    ("minor", re.compile(r"名称|題名|(?<!番)号|条ずれ|ずれ|ズレ|誤記|誤字|間違")),
-]
-
-ClarificationKind = Literal["existing", "what_changes", "does_change", "free"]
-
-
-def clarification_kind(question: str) -> ClarificationKind:
-    if "届出をしていますか" in question:
-        return "existing"
-    if re.search(r"変わるのは(何|.{0,40}どれ)", question):
-        return "what_changes"
-    if re.search(r"変わりますか", question):
-        return "does_change"
-    return "free"
-
-
-def canonical_answer(kind: ClarificationKind, answer: str) -> str:
-    """A fact sentence the advisors understand, derived from a reply to a clarifying question."""
-    folded = fold(answer)
-    polarity = reply_polarity(answer)
-    if kind == "existing":
-        if polarity == "yes":
-            return FACT_SENTENCES["existing_yes"]
-        if polarity == "no":
-            return FACT_SENTENCES["existing_no"]
-        return ""
-    if kind == "does_change":
-        if polarity == "yes":
-            return FACT_SENTENCES["case_change"] + FACT_SENTENCES["info_change"]
-        if polarity == "no":
-            return FACT_SENTENCES["unchanged_content"]
-        return ""
-    if kind == "what_changes":
-        return "".join(FACT_SENTENCES[key] for key, pattern in _CHOICES if pattern.search(folded))
-    return ""
-
-
-UNDECIDED_NOTE = "※ いただいた回答だけでは判断がつきませんでした。個人情報保護委員会事務局への事前相談をお勧めします。"
-
-
-def insert_before_sources(answer: str, note: str) -> str:
-    """Add a paragraph to an answer, keeping the source list last."""
-    head, marker, sources = answer.partition("\n\n**出典**")
-    return f"{head}\n\n{note}{marker}{sources}"
+SUGGESTIONS_FILE = "suggestions.yaml"
+MAX_SUGGESTIONS = 3
+# A message this long that asks for a reply draft carries the inquiry itself; a shorter one refers to the
+# consultation so far.
+INQUIRY_MIN_CHARS = 80
 
 
 def split_pieces(text: str) -> list[str]:
@@ -124,67 +29,13 @@ def split_pieces(text: str) -> list[str]:
     return [piece for piece in re.split(r"(?<=[。\n])", text) if piece]
 
 
-# -- session state -----------------------------------------------------------------------------------
-_ANAPHORA = re.compile(
-    r"^(それ|その|この|あの|そちら|そこ|では|じゃあ|なら|だと|それで|また|あと|ほかに|他に|で、)|"
-    r"それ|その場合|この場合|その事務|この事務|同じ事務|当該|前述|先ほど|さっき|上記"
-)
-_NOTIFICATION_TOPIC = re.compile(r"届|手続|受付|差替|差し替|変更|新規|中止|期間|様式|提出|書類|いつ|時期|締切|締め切")
-_CASE_SUFFIX = re.compile(r"(に関する事務)?(又はこれらに類するその他の事務)?$")
-
-
-def _empty_state() -> dict[str, Any]:
-    return {"affair": None, "cases": [], "notification_type": None, "facts": {}, "pending": None, "answered": []}
-
-
-_LINKAGE_TAIL = re.compile(r"(で|の|について|に関して|に関する|を|は|が)?(情報)?(連携|届出|届け出|手続).*$")
-
-
-def affair_label(text: str) -> str:
-    """The affair a message names: its first sentence without the request around it."""
-    sentence = re.split(r"[。？?！!\n]", text.strip(), maxsplit=1)[0]
-    label = _LINKAGE_TAIL.sub("", sentence).strip("、 ")
-    return (label or sentence)[:AFFAIR_LABEL_MAX_CHARS]
-
-
-def merge_facts(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Later statements win for `existing`; other facts accumulate."""
-    merged = dict(stored)
-    if new.get("existing") is not None:
-        merged["existing"] = new["existing"]
-    for key, value in new.items():
-        if key in {"existing", "unsure", "start"}:
-            continue
-        if value:
-            merged[key] = True
-    return merged
-
-
-def fact_sentences(facts: dict[str, Any]) -> str:
-    parts = []
-    if facts.get("existing") is False:
-        parts.append(FACT_SENTENCES["existing_no"])
-    elif facts.get("existing") is True:
-        parts.append(FACT_SENTENCES["existing_yes"])
-    for key in ("transfer", "scope_change", "norm_form", "info_change", "case_change", "stop", "minor", "unchanged_content"):
-        if facts.get(key):
-            parts.append(FACT_SENTENCES[key])
-    return "".join(parts)
-
-
-@dataclass
-class Rewrite:
-    question: str
-    mode: Literal["standalone", "follow_up", "clarification", "new_topic"]
-    own_cases: list[int]
-    answered: bool = False  # the message gave a usable answer to the pending question
-
-
 class ChatService:
     def __init__(self, assistant: Any, *, store: DialogueStore | None = None, phraser: Any = None) -> None:
         self.assistant = assistant
         self.store = store or DialogueStore.for_settings(assistant.settings)
         self._phraser = phraser
+        path = assistant.settings.corpus_dir / SUGGESTIONS_FILE
+        self._suggestions = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     # -- public API ------------------------------------------------------------------------------
     def turn(self, session_id: str, message: str) -> dict[str, Any]:
@@ -192,24 +43,19 @@ class ChatService:
         validate_question(message, self.assistant.settings.max_question_chars)
         masked, masked_kinds = mask_personal_data(message.strip())
         record = self.store.load_session(KIND, session_id)
-        state = record.state if record else _empty_state()
-        rewrite = self._rewrite(masked, state)
-        result = self.assistant.ask(rewrite.question, known_cases=state["cases"] or None)
-        result = self._phrase(rewrite.question, result)
-        repeated = self._update_state(state, masked, rewrite, result)
-        if repeated:
-            result["answer"] = insert_before_sources(result["answer"], UNDECIDED_NOTE)
-        if result["notification_type"] is None and rewrite.mode != "new_topic" and not result["needs_clarification"]:
-            if rewrite.mode != "standalone" and state["notification_type"] and _NOTIFICATION_TOPIC.search(masked):
-                result["notification_type"] = state["notification_type"]
+        state = ConversationState.from_dict(record.state if record else None)
+        reading = self.assistant.read(masked)
+        answer, _focus = self.assistant.answerer.respond(reading, state)
+        if answer.reply_draft_requested:
+            answer.draft = self._draft(session_id, masked)
+        result = result_dict(answer, reading, masked_kinds)
+        result = self._phrase(reading.text, result)
         result |= {
             "session": session_id,
-            "rewritten_question": rewrite.question,
-            "suggestions": self._suggestions(state, result),
-            "masked": sorted(set(masked_kinds) | set(result.get("masked", []))),
+            "suggestions": self._suggest(state, answer),
             "context": self._context(state),
         }
-        number = self.store.add_exchange(KIND, session_id, masked, result["answer"], result, state)
+        number = self.store.add_exchange(KIND, session_id, masked, result["answer"], result, state.to_dict())
         return result | {"turn": number}
 
     def stream(self, session_id: str, message: str) -> Iterator[dict[str, Any]]:
@@ -236,106 +82,45 @@ class ChatService:
 
     def context(self, session_id: str) -> dict[str, Any]:
         record = self.store.load_session(KIND, validate_session_id(session_id))
-        return self._context(record.state if record else _empty_state())
+        return self._context(ConversationState.from_dict(record.state if record else None))
 
-    # -- follow-up resolution -----------------------------------------------------------------
-    def _own_cases(self, text: str) -> tuple[list[int], bool]:
-        """Cases the message itself names, and whether it names an affair at all."""
-        classification = self.assistant.classify(text)
-        if classification.get("ambiguous"):
-            return [], True
-        strong = [c["case"] for c in classification["candidates"] if c["reasons"] and "語句の類似" not in c["reasons"][0]]
-        cases = [] if classification["statutory"] else strong[:1]
-        return cases, bool(cases) or classification["statutory"]
+    # -- reply drafts inside a consultation ----------------------------------------------------------
+    def _draft(self, session_id: str, message: str) -> str:
+        """A reply draft for the inquiry pasted with the request, or for the consultation's last question."""
+        inquiry = message
+        if len(message) < INQUIRY_MIN_CHARS:
+            earlier = [t.text for t in self.store.turns(KIND, session_id) if t.role == "user"]
+            inquiry = "\n".join(earlier[-3:]) if earlier else ""
+        if not inquiry.strip():
+            return ""
+        from assistant.dialogue.reply import ReplyDrafter
 
-    def _subject(self, state: dict[str, Any]) -> str:
-        cases = state["cases"]
-        if cases:
-            case = self.assistant.knowledge.cases.get(cases[0])
-            if case is not None:
-                return f"{_CASE_SUFFIX.sub('', case.name)}（事例({case.id})）"
-        return state["affair"] or ""
-
-    def _routed_elsewhere(self, message: str) -> bool:
-        """The message matches an out-of-scope routing rule: it must not inherit the session's context."""
-        return any(re.search(p, message) for rule in self.assistant.knowledge.routing for p in rule.patterns)
-
-    def _rewrite(self, message: str, state: dict[str, Any]) -> Rewrite:
-        if self._routed_elsewhere(message):
-            return Rewrite(message, "standalone", [])
-        own_cases, topical = self._own_cases(message)
-        switches = bool(own_cases and state["cases"] and own_cases[0] not in state["cases"])
-        pending = state["pending"]
-        if pending and not switches and (len(message) <= ANSWER_MAX_CHARS or reply_polarity(message)):
-            canonical = canonical_answer(pending["kind"], message)
-            answered = bool(canonical) or pending["kind"] == "free" or reply_polarity(message) is not None
-            return Rewrite(f"{pending['original']}\n{canonical}{message}", "clarification", own_cases, answered)
-        if topical and (switches or not state["cases"]):
-            return Rewrite(message, "new_topic", own_cases)
-        if not (state["cases"] or state["affair"]):
-            return Rewrite(message, "standalone", own_cases)
-        short = len(message) <= FOLLOW_UP_MAX_CHARS
-        on_topic = DOMAIN_TERMS.search(message) or _NOTIFICATION_TOPIC.search(message)
-        if _ANAPHORA.search(message) or (short and not topical and on_topic):
-            facts = ""
-            if _NOTIFICATION_TOPIC.search(message):
-                message_facts = advise_notification(message).facts
-                facts = fact_sentences(merge_facts(state["facts"], message_facts))
-            name = NOTIFICATION_NAMES.get(state["notification_type"] or "", "")
-            body = message.replace("その場合", f"{name}の届出の場合") if name and "その場合" in message else message
-            return Rewrite(f"{self._subject(state)}について。{facts}{body}", "follow_up", own_cases)
-        return Rewrite(message, "standalone", own_cases)
-
-    def _update_state(self, state: dict[str, Any], message: str, rewrite: Rewrite, result: dict[str, Any]) -> bool:
-        """Remember what this turn established; True when a clarification would repeat itself."""
-        if result["out_of_scope"]:
-            return False
-        if rewrite.mode == "new_topic":
-            state.update(_empty_state())
-            state["affair"] = affair_label(message)
-        if result["cases"]:
-            state["cases"] = list(result["cases"])
-        if is_notification_question(rewrite.question):
-            state["facts"] = merge_facts(state["facts"], advise_notification(rewrite.question).facts)
-        if result["notification_type"]:
-            state["notification_type"] = result["notification_type"]
-        question = result["clarifying_question"] if result["needs_clarification"] else None
-        if rewrite.answered and state["pending"]:
-            state["answered"].append(state["pending"]["question"])
-        if question and question in state["answered"]:
-            state["pending"] = None
-            return True
-        state["pending"] = (
-            {"question": question, "kind": clarification_kind(question), "original": rewrite.question} if question else None
-        )
-        return False
+        return ReplyDrafter(self.assistant).draft(inquiry)["draft"]
 
     # -- presentation ---------------------------------------------------------------------------
-    def _context(self, state: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _context(state: ConversationState) -> dict[str, Any]:
+        affair = state.affair
         return {
-            "affair": state["affair"],
-            "cases": state["cases"],
-            "notification_type": state["notification_type"],
-            "facts": state["facts"],
-            "pending_question": state["pending"]["question"] if state["pending"] else None,
+            "affairs": [{"text": a.text[:60], "cases": a.cases, "notification_type": a.notification_type,
+                         "facts": a.facts.to_dict()} for a in state.affairs],
+            "focus": state.focus,
+            "cases": affair.cases if affair else [],
+            "notification_type": affair.notification_type if affair else None,
+            "pending_question": state.pending.question if state.pending else None,
         }
 
-    @staticmethod
-    def _suggestions(state: dict[str, Any], result: dict[str, Any]) -> list[str]:
-        pending = state["pending"]
-        if pending:
-            if pending["kind"] in {"existing", "does_change"}:
-                return ["はい", "いいえ", "わかりません"]
-            if pending["kind"] == "what_changes":
-                return ["照会する情報を追加します", "事例を追加します", "名称や号番号の修正だけです", "事務を廃止します"]
-            return []
-        if result["out_of_scope"]:
-            return ["子ども医療費助成で情報連携を始めたい。何の届出が必要ですか？", "届出の受付期間はいつですか？"]
-        if state["notification_type"]:
-            return ["その場合の受付期間は？", "提出するものは何ですか？", "届出の前に確認することは？"]
-        if state["cases"]:
-            return ["何の届出が必要ですか？", "準ずる法定事務は何ですか？", "照会できる情報の範囲は？"]
-        return ["どの事例に当てはまりますか？", "届出の種類の決め方は？", "手続の流れを教えてください"]
+    def _suggest(self, state: ConversationState, answer: Any) -> list[str]:
+        """Next questions worth asking: replies to a pending question, else steps not yet covered."""
+        replies = self._suggestions.get("replies", {})
+        if state.pending is not None:
+            return list(replies.get(state.pending.slot, []))[:MAX_SUGGESTIONS]
+        if answer.out_of_scope:
+            return list(self._suggestions.get("start", []))[:MAX_SUGGESTIONS]
+        done = set(state.last_intents) | set(answer.intents)
+        following = self._suggestions.get("next", {})
+        options = following.get(answer.intents[0] if answer.intents else "", following.get("default", []))
+        return [o["text"] for o in options if o.get("intent") not in done][:MAX_SUGGESTIONS]
 
     def _phrase(self, question: str, result: dict[str, Any]) -> dict[str, Any]:
         """The answer phrased by the configured LLM behind guard rails (the composer's when none)."""

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assistant.advise.matching import fold
-from assistant.advise.notify import advise_notification
+from assistant.advise.notify import AffairFacts, NotificationAdvisor
 from assistant.citations import cite
-from assistant.dialogue.chat import canonical_answer, clarification_kind, reply_polarity
 from assistant.dialogue.export import (
     STATUS_CHECK,
     STATUS_DONE,
@@ -106,6 +105,7 @@ class ChecklistService:
         self.assistant = assistant
         self.knowledge = assistant.knowledge
         self.store = store or DialogueStore.for_settings(assistant.settings)
+        self.advisor = NotificationAdvisor(self.knowledge.notification_rules)
         self.steps = self._build_steps()
         self.by_step = {step.id: index for index, step in enumerate(self.steps)}
 
@@ -124,7 +124,7 @@ class ChecklistService:
             steps.append(Step(step_id, "affair", "affair", label, question, why, cite_id, tuple(needles)))
         case_item, type_item = "prep-case-number", "filing-type"
         steps.append(Step("case", "case", "case", "当てはまる事例", "", self._item_why(case_item), f"check-{case_item}"))
-        default_question = advise_notification("").clarifying_question or ""
+        default_question = self.knowledge.notification_rules.questions["existing"]
         steps.append(
             Step("notification", "notification", "notification", "届出の種類", default_question, self._item_why(type_item), f"check-{type_item}")
         )
@@ -277,7 +277,7 @@ class ChecklistService:
         return f"「{step.label}」を記録しました。"
 
     def _answer_item(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
-        polarity = reply_polarity(answer)
+        polarity = self._polarity(answer)
         status = {"yes": STATUS_DONE, "no": STATUS_TODO, "unsure": STATUS_CHECK}.get(polarity or "", STATUS_CHECK)
         self._record(session_id, state, step, answer, status)
         return f"「{step.label}」を「{status}」として記録しました。"
@@ -335,7 +335,7 @@ class ChecklistService:
 
     def _answer_case(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
         case = self._ensure_case(state)
-        polarity = reply_polarity(answer)
+        polarity = self._polarity(answer)
         number = _CASE_NUMBER.search(fold(answer))
         offering = case["offer"] < len(case["candidates"]) and not case["no_fit"]
         if number and int(number.group(1)) in self.knowledge.cases:
@@ -371,22 +371,32 @@ class ChecklistService:
             notice.update(type=explicit, question=None, reasons=[f"利用者の回答: {answer}"])
             self._record(session_id, state, step, answer, STATUS_DONE)
             return f"届出の種類を「{NOTIFICATION_NAMES[explicit]}」として記録しました。"
-        question = notice["question"] or step.question
-        canonical = canonical_answer(clarification_kind(question), answer)
-        notice["text"] = f"{notice['text']}\n{canonical}{answer}".strip()
+        reading = self.assistant.read(answer)
+        facts = AffairFacts.from_dict(notice.get("facts") or {}).with_reading(reading.facts)
+        slot = notice.get("slot") or "existing"
+        if slot == "existing" and reading.polarity in ("yes", "no") and facts.existing is None:
+            facts = AffairFacts.from_dict(facts.to_dict() | {"existing": reading.polarity})
+        elif slot == "content_change" and reading.polarity in ("yes", "no"):
+            facts = AffairFacts.from_dict(facts.to_dict() | {"content_change": reading.polarity})
+        elif slot == "transfer":
+            facts = AffairFacts.from_dict(facts.to_dict() | {"transfer_details": True})
+        notice["facts"] = facts.to_dict()
         notice["attempts"] += 1
-        advice = advise_notification(notice["text"])
-        if advice.notification_type:
-            notice.update(type=advice.notification_type, question=None, reasons=advice.reasons)
+        decision = self.advisor.decide(facts)
+        if decision.notification_type:
+            notice.update(type=decision.notification_type, question=None, slot=None, reasons=[decision.rule.reason])
             self._record(session_id, state, step, answer, STATUS_DONE)
-            return f"届出の種類は「{NOTIFICATION_NAMES[advice.notification_type]}」と考えられます。"
-        if advice.clarifying_question and notice["attempts"] < MAX_NOTIFICATION_ATTEMPTS:
-            notice.update(question=advice.clarifying_question, reasons=advice.reasons)
+            return f"届出の種類は「{NOTIFICATION_NAMES[decision.notification_type]}」と考えられます。"
+        if decision.question and notice["attempts"] < MAX_NOTIFICATION_ATTEMPTS and reading.polarity != "unsure":
+            notice.update(question=decision.question, slot=decision.question_slot, reasons=[decision.rule.reason])
             self._log(session_id, state, step, answer)
             return "もう少し教えてください。"
-        notice.update(type=None, question=None, reasons=advice.reasons)
+        notice.update(type=None, question=None, slot=None, reasons=[decision.rule.reason])
         self._record(session_id, state, step, answer, STATUS_CHECK)
         return "届出の種類は決められませんでした。「要確認」として委員会事務局への確認事項に加えます。"
+
+    def _polarity(self, answer: str) -> str | None:
+        return self.assistant.read(answer).polarity
 
     # -- the schedule step --------------------------------------------------------------------------
     def _forms_lead_months(self) -> int | None:
@@ -398,7 +408,7 @@ class ChecklistService:
 
     def _answer_schedule(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
         match = _MONTH.search(fold(answer))
-        if not match or reply_polarity(answer) == "unsure":
+        if not match or self._polarity(answer) == "unsure":
             state["schedule"] = {"start": None}
             self._record(session_id, state, step, answer, STATUS_CHECK)
             return "連携開始の時期は「要確認」として記録しました。"

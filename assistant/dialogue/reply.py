@@ -1,174 +1,156 @@
-"""Help-desk reply drafts: an inquiry (e-mail text) in, a polite business-Japanese draft out.
+"""Help-desk reply drafts: a pasted inquiry in, a letter from the commission's secretariat out.
 
-The inquiry is masked first; its question is answered by the LLM-free composer, and the draft is
-laid out as 結論 → 根拠 (cited) → 確認させていただきたい事項 → 今後の手続, followed by the sources.
+The inquiry is masked first. Its introduction sets the consultation state (which affair, what changes); each
+question it asks is then read and answered in order with that state, and the letter says which part of the
+inquiry each paragraph answers.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.citations import cite
-from assistant.dialogue.export import check_format, citation_line, write_text, write_text_docx
+from assistant.answer.model import Answer, Statement
+from assistant.answer.render import citation_numbers, citations_for_output, source_entries, to_markdown
+from assistant.dialogue.export import check_format, write_text, write_text_docx
+from assistant.dialogue.state import ConversationState
 from assistant.service import validate_question
 from assistant.textnorm import mask_personal_data
 
-SECTION = re.compile(r"^\*\*(結論|理由・根拠|確認が必要な点|出典)\*\*$")
 _SUBJECT = re.compile(r"^(件名|subject)\s*[:：]\s*(?P<subject>.+)$", re.IGNORECASE)
 _HEADER = re.compile(r"^(from|to|cc|date|送信者|差出人|宛先|送信日時|日時)\s*[:：]", re.IGNORECASE)
-_BOILERPLATE = re.compile(
-    r"お世話になって|お疲れ様|お疲れさま|いつも大変|いつもありがとう|突然のご連絡|よろしくお願い|宜しくお願い|以上、?です|"
-    r"^以上$|御中$|様$|^[\[［]?(個人情報|電話番号|メールアドレス|個人番号)マスク済[\]］]?$"
-)
 _SIGNATURE = re.compile(r"^([-=＝ー―_＿*＊~〜]{3,}|--)\s*$")
-DEFAULT_SUBJECT = "独自利用事務の情報連携に関するお問い合わせ"
+_QUOTE_PREFIX = re.compile(r"^[>＞]+\s*")
+# A numbered item starts a new question: 1. / 1) / (1) / （１） / ① / 問1 / Q1 / 質問1.
+_ITEM = re.compile(r"^(\(?[0-9０-９]{1,2}[.)．）、]|[（(][0-9０-９]{1,2}[)）]|[①-⑳]|(問|Q|質問)\s*[0-9０-９]{1,2}[.:：．）)]?)\s*")
+_SENTENCE = re.compile(r"(?<=[。？?])")
+_QUESTION_END = re.compile(r"(か|か。|？|\?)\s*$")
+QUOTE_MAX_CHARS = 60
 
 
-def mask_inquiry(text: str) -> tuple[str, list[str]]:
-    """Personal data masked before anything else sees the inquiry (names in self-introductions included)."""
-    return mask_personal_data(text)
+@dataclass
+class AnsweredQuestion:
+    question: str
+    answer: Answer
 
 
-def inquiry_question(masked: str) -> tuple[str, str]:
-    """The subject line and the body of the inquiry without headers, greetings and signature."""
-    subject = DEFAULT_SUBJECT
-    body: list[str] = []
+def parse_inquiry(masked: str) -> tuple[str, list[str], list[str]]:
+    """The subject, the context lines and the questions of an inquiry (headers and signature dropped)."""
+    subject = ""
+    lines: list[str] = []
     for raw in masked.split("\n"):
-        line = raw.strip()
+        line = _QUOTE_PREFIX.sub("", raw.strip())
         if _SIGNATURE.match(line):
             break
         header = _SUBJECT.match(line)
         if header:
             subject = header.group("subject").strip()
             continue
-        if not line or _HEADER.match(line) or _BOILERPLATE.search(line):
-            continue
-        body.append(line)
-    return subject, "\n".join(body) or masked
-
-
-def answer_sections(answer: str) -> dict[str, list[str]]:
-    """The composer's answer split into its sections (lines without list markers)."""
-    sections: dict[str, list[str]] = {"結論": [], "理由・根拠": [], "確認が必要な点": [], "出典": []}
-    current = "結論"
-    for raw in answer.split("\n"):
-        line = raw.strip()
-        heading = SECTION.match(line)
-        if heading:
-            current = heading.group(1)
-            continue
-        if line:
-            sections[current].append(re.sub(r"^- ", "", line).replace("**", ""))
-    return sections
+        if line and not _HEADER.match(line):
+            lines.append(line)
+    items: list[str] = []
+    context: list[str] = []
+    for line in lines:
+        if _ITEM.match(line):
+            items.append(_ITEM.sub("", line))
+        elif items and not _QUESTION_END.search(items[-1]):
+            items[-1] += line  # an item that continues on the next line
+        else:
+            context.append(line)
+    if items:
+        return subject, context, items
+    sentences = [s.strip() for s in _SENTENCE.split(" ".join(lines)) if s.strip()]
+    questions = [s for s in sentences if _QUESTION_END.search(s)]
+    if not questions:
+        return subject, [], [" ".join(lines)]
+    return subject, [s for s in sentences if s not in questions], questions
 
 
 class ReplyDrafter:
     def __init__(self, assistant: Any) -> None:
         self.assistant = assistant
+        self.letter = assistant.answerer.planner.templates["letter"]
+
+    def answer_questions(self, masked: str) -> tuple[str, list[AnsweredQuestion]]:
+        subject, context, questions = parse_inquiry(masked)
+        state = ConversationState(asker="staff")
+        answerer = self.assistant.answerer
+        if context:  # the introduction names the affair and the facts the questions rely on
+            from assistant.dialogue.state import advance
+
+            advance(state, self.assistant.read("\n".join(context)), answerer.reader.mention)
+        answered = []
+        for question in questions:
+            reading = self.assistant.read(question)
+            if set(reading.intents) <= {"reply_draft", "greeting"}:
+                continue
+            answer, _focus = answerer.respond(reading, state)
+            answered.append(AnsweredQuestion(question, answer))
+        return subject or self.letter["subject_default"], answered
 
     def draft(self, inquiry: str) -> dict[str, Any]:
         validate_question(inquiry, self.assistant.settings.max_question_chars)
-        masked, masked_kinds = mask_inquiry(inquiry)
-        subject, question = inquiry_question(masked)
-        result = self.assistant.ask(question[: self.assistant.settings.max_question_chars])
-        citations = list(result["citations"])
-        sections = answer_sections(result["answer"])
-        parts = [
-            f"件名: Re: {subject}",
-            "",
-            "ご担当者様",
-            "",
-            "お問い合わせいただき、ありがとうございます。",
-            "独自利用事務の情報連携に関するお問い合わせにつきまして、下記のとおりご回答いたします。",
-            "",
-            "■ 結論",
-            *self._conclusion(sections, result),
-            "",
-            "■ 根拠",
-            *self._grounds(sections, result),
-            "",
-            "■ 確認させていただきたい事項",
-            *self._questions(sections, result),
-            "",
-            "■ 今後の手続",
-            *self._next_steps(result, citations),
-            "",
-            "■ 出典",
-            *([citation_line(n, c) for n, c in enumerate(citations, start=1)] or ["（該当する資料はありません）"]),
-            "",
-            "ご不明な点がございましたら、お気軽にお問い合わせください。",
-            "何卒よろしくお願い申し上げます。",
-        ]
+        masked, masked_kinds = mask_personal_data(inquiry)
+        subject, answered = self.answer_questions(masked)
+        combined = Answer()
+        paragraphs: list[list[str]] = []
+        for number, item in enumerate(answered, start=1):
+            remap = {i: combined.cite(c) for i, c in enumerate(item.answer.citations)}
+            paragraphs.append(self._paragraph(number, item, remap, combined))
+        addressee = self.letter["addressee_masked"] if "name" in masked_kinds else self.letter["addressee"]
+        parts = [f"件名: Re: {subject}", "", addressee, "", self.letter["opening"], ""]
+        for paragraph in paragraphs:
+            parts += [*paragraph, ""]
+        entries = source_entries(combined)
+        if entries:
+            parts += [self.letter["sources"], *[f"[{e.number}] {e.text()}" for e in entries], ""]
+        parts.append(self.letter["closing"])
+        numbers = citation_numbers(combined)
         return {
             "draft": "\n".join(parts),
-            "citations": citations,
-            "masked": sorted(set(masked_kinds) | set(result.get("masked", []))),
-            "result": result,
+            "citations": citations_for_output(combined),
+            "masked": sorted(set(masked_kinds)),
             "subject": subject,
-            "question": question,
+            "questions": [
+                {"question": a.question, "answer": to_markdown(a.answer), "notification_type": a.answer.notification_type,
+                 "cases": a.answer.cases}
+                for a in answered
+            ],
+            "numbers": numbers,
         }
+
+    def _paragraph(self, number: int, item: AnsweredQuestion, remap: dict[int, int], combined: Answer) -> list[str]:
+        letter = self.letter
+        quoted = item.question if len(item.question) <= QUOTE_MAX_CHARS else item.question[:QUOTE_MAX_CHARS] + "…"
+        topic = self.assistant.reader_model.labels.intents.get(item.answer.intents[0], "") if item.answer.intents else ""
+        lines = [letter["question_heading"].format(number=number, topic=topic or "お問い合わせ"),
+                 letter["quoted_question"].format(question=quoted)]
+        consult_said = False
+        for statement in item.answer.statements():
+            if statement.consult:
+                if not consult_said:
+                    lines.append(letter["consult"])
+                    consult_said = True
+                continue
+            lines.append(self._sentence(statement, remap, combined))
+        if item.answer.clarifying_question:
+            lines.append(letter["ask"].format(question=item.answer.clarifying_question))
+        return lines
+
+    @staticmethod
+    def _sentence(statement: Statement, remap: dict[int, int], combined: Answer) -> str:
+        moved = Statement(statement.text, tuple(remap[r] for r in statement.refs if r in remap), statement.uncertain)
+        combined.reasons.append(moved)  # registers the citations in reading order
+        numbers = citation_numbers(combined)
+        refs = "".join(f"[{numbers[r]}]" for r in sorted(set(moved.refs)) if r in numbers)
+        return ("【要確認】" if moved.uncertain else "") + moved.text + (refs and f" {refs}")
 
     def export(self, draft_text: str, fmt: str, output: Path) -> Path:
         fmt = check_format(fmt, ("txt", "docx"))
-        masked, _ = mask_inquiry(draft_text)
+        masked, _ = mask_personal_data(draft_text)
         if fmt == "txt":
             return write_text(masked, Path(output))
         return write_text_docx(masked, Path(output), "回答案")
 
-    # -- sections ---------------------------------------------------------------------------------
-    @staticmethod
-    def _conclusion(sections: dict[str, list[str]], result: dict[str, Any]) -> list[str]:
-        if result["out_of_scope"]:
-            return [line for line in sections["結論"] if line] or ["お問い合わせの内容は、独自利用事務の情報連携の範囲外と考えられます。"]
-        return sections["結論"] or ["ご質問に直接お答えできる記載は、手元の資料に見当たりませんでした。"]
-
-    @staticmethod
-    def _grounds(sections: dict[str, list[str]], result: dict[str, Any]) -> list[str]:
-        lines = ["・" + re.sub(r"^(【要確認】)?・", r"\1", line) for line in sections["理由・根拠"]]
-        if not lines:
-            return ["・該当する資料の記載はありません。" if not result["out_of_scope"] else "・（対象外のため省略いたします）"]
-        return lines
-
-    @staticmethod
-    def _questions(sections: dict[str, list[str]], result: dict[str, Any]) -> list[str]:
-        lines = []
-        if result["needs_clarification"] and result["clarifying_question"]:
-            lines.append(f"・{result['clarifying_question']}")
-        for line in sections["確認が必要な点"]:
-            text = line.removeprefix("確認させてください: ")
-            if text != result.get("clarifying_question"):
-                lines.append(f"・{text}")
-        return lines or ["・現時点で追加で確認させていただきたい事項はございません。"]
-
-    def _next_steps(self, result: dict[str, Any], citations: list[dict[str, Any]]) -> list[str]:
-        by_id = self.assistant.index.by_id
-
-        def ref(source_id: str, needles: list[str]) -> tuple[str, int] | None:
-            chunk = by_id.get(source_id)
-            if chunk is None:
-                return None
-            citation = cite(chunk, needles).to_dict()
-            for number, existing in enumerate(citations, start=1):
-                if existing["source_id"] == citation["source_id"] and existing["quote"] == citation["quote"]:
-                    return citation["quote"], number
-            citations.append(citation)
-            return citation["quote"], len(citations)
-
-        if result["out_of_scope"]:
-            return ["・上記の窓口にお問い合わせくださいますようお願いいたします。"]
-        lines: list[str] = []
-        code = result["notification_type"]
-        if code:
-            for needle in ("提出するもの", "受付", "方法"):
-                found = ref(f"notice-{code}", [needle])
-                if found and found[0].startswith(needle):
-                    lines.append(f"・{found[0]} [{found[1]}]")
-        elif result["needs_clarification"]:
-            lines.append("・上記の事項をお知らせいただけましたら、該当する届出の種類と手続をご案内いたします。")
-        found = ref("schedule-consultation-any-time", ["事前相談"])
-        if found:
-            lines.append(f"・{found[0]} [{found[1]}]")
-        lines.append("・判断に迷われる点がございましたら、個人情報保護委員会事務局への事前相談をご検討ください。")
-        return lines

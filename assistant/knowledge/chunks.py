@@ -60,7 +60,7 @@ def case_chunk(case: Case) -> Chunk:
     return make_chunk(
         source_id=f"case-{case.id:02d}",
         title=case_title(case),
-        locator=f"cases.yaml 事例{case.id}",
+        locator=f"事例一覧 事例({case.id})",
         text=case_text(case),
         kind="cases",
         as_of=case.as_of,
@@ -95,7 +95,7 @@ def _statutory_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"statutory-{affair.id}",
             title=f"法定事務: {affair.name}",
-            locator=f"statutory.yaml {affair.id}",
+            locator=f"法定事務 {affair.name}",
             text=text,
             kind="statutory",
             as_of=affair.as_of,
@@ -119,7 +119,7 @@ def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"notice-{notice.type}",
             title=notice.name,
-            locator=f"notifications.yaml {notice.type}",
+            locator=f"届出の種類 {notice.name}",
             text="\n".join(
                 [
                     f"{notice.name}（届出の種類）",
@@ -142,7 +142,7 @@ def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             yield make_chunk(
                 source_id=f"notice-{notice.type}-examples",
                 title=f"{notice.name}の判定例",
-                locator=f"notifications.yaml {notice.type} examples",
+                locator=f"届出の種類 {notice.name}の判定例",
                 text=f"{notice.name}の判定例\n{examples}",
                 **common,
             )
@@ -154,7 +154,7 @@ def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"flow-{step.id}",
             title=f"手続の流れ: {step.name}",
-            locator=f"procedure.yaml flow {step.id}",
+            locator=f"手続の流れ {step.name}",
             text=f"手続の流れ（{step.name}）\n{step.description}",
             kind="procedure",
             as_of=step.as_of,
@@ -166,7 +166,7 @@ def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"schedule-{fact.id}",
             title="スケジュール",
-            locator=f"procedure.yaml schedule {fact.id}",
+            locator="スケジュール",
             text=f"スケジュール\n{fact.fact}",
             kind="procedure",
             as_of=fact.as_of,
@@ -179,7 +179,7 @@ def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"check-{item.id}",
             title=f"チェック項目（{phase_names[item.phase]}）: {item.label}",
-            locator=f"procedure.yaml checklist {item.id}",
+            locator=f"{phase_names[item.phase]}の確認事項 {item.label}",
             text=f"チェック項目（{phase_names[item.phase]}）: {item.label}\n確認すること: {item.question}\n理由: {item.why}",
             kind="checklist",
             as_of=item.as_of,
@@ -196,7 +196,7 @@ def _guidance_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             yield make_chunk(
                 source_id=f"guide-{page.id}-{number}",
                 title=f"{page.title}: {section.heading}",
-                locator=f"guidance/{page.id}.md §{number} {section.heading}",
+                locator=f"{page.title} {section.heading}",
                 text=f"{section.heading}\n{section.text}",
                 kind="guidance",
                 as_of=page.as_of,
@@ -208,7 +208,7 @@ def _guidance_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"change-{change.id}",
             title="法令・用語の変更点",
-            locator=f"changes.yaml {change.id}",
+            locator=f"法令・用語の変更点（{change.changed_on}）",
             text=f"法令・用語の変更点（{change.changed_on}）\n{change.summary}",
             kind="guidance",
             as_of=change.as_of,
@@ -223,7 +223,7 @@ def _qa_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=pair.id,
             title=f"Q&A: {pair.question}",
-            locator=f"qa.yaml {pair.id}",
+            locator=f"よくある質問「{pair.question[:40]}」",
             text=f"Q: {pair.question}\nA: {pair.answer}",
             kind="qa",
             as_of=pair.as_of,

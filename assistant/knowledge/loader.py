@@ -15,6 +15,7 @@ from assistant.knowledge.models import (
     ClassifierConfig,
     GuidancePage,
     LegalChange,
+    NotificationRules,
     NotificationType,
     Procedure,
     QAPair,
@@ -44,6 +45,7 @@ class Knowledge:
     routing: list[RoutingRule]
     changes: list[LegalChange]
     classifier: ClassifierConfig
+    notification_rules: NotificationRules
     content_hash: str = ""
     files: list[str] = field(default_factory=list)
 
@@ -169,8 +171,12 @@ def _unique(items: list[Any], key: str, file_name: str) -> None:
         seen.add(value)
 
 
+# Bump when assistant/knowledge/chunks.py renders the corpus differently, so that indexes are rebuilt.
+RENDERING_VERSION = "2"
+
+
 def _hash_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(RENDERING_VERSION.encode())
     for path in paths:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -179,7 +185,10 @@ def _hash_files(paths: list[Path]) -> str:
 
 def load_knowledge(root: Path) -> Knowledge:
     root = Path(root)
-    required = ["classifier.yaml", "cases.yaml", "statutory.yaml", "notifications.yaml", "procedure.yaml", "qa.yaml", "routing.yaml"]
+    required = [
+        "classifier.yaml", "cases.yaml", "statutory.yaml", "notifications.yaml", "notification-rules.yaml", "procedure.yaml",
+        "qa.yaml", "routing.yaml",
+    ]
     for name in required:
         if not (root / name).is_file():
             raise CorpusError(f"{name}: file is missing from {root}")
@@ -218,6 +227,9 @@ def load_knowledge(root: Path) -> Knowledge:
         routing=_validate_list(RoutingRule, root / "routing.yaml"),
         changes=changes,
         classifier=classifier,
+        notification_rules=_validate(
+            NotificationRules, _read_yaml(root / "notification-rules.yaml"), "notification-rules.yaml", "(root)"
+        ),
         content_hash=_hash_files(files),
         files=[str(p.relative_to(root)) for p in files],
     )

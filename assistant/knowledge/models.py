@@ -117,6 +117,7 @@ class ChecklistItem(Sourced):
     label: str
     question: str
     why: str
+    page_point: int | None = Field(default=None, ge=1)  # its number (①②…) among the commission page's points
 
 
 class Procedure(Strict):
@@ -193,3 +194,33 @@ class ClassifierConfig(Strict):
             case: [{"all": s} if isinstance(s, list) else s for s in (signatures or [])]
             for case, signatures in value.items()
         }
+
+
+ChangeKind = Literal[
+    "info_added", "info_removed", "case_added", "case_removed", "rename", "renumber_typo", "abolished",
+    "linkage_stopped", "body_change", "target_change", "norm_form_change",
+]
+QuestionSlot = Literal["existing", "changes", "content_change", "transfer"]
+
+
+class NotificationRule(Sourced):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    existing: Literal["yes", "no"] | None = None
+    any: list[ChangeKind] = Field(default_factory=list)
+    content_change: Literal["yes", "no", "unknown"] | None = None
+    type: NotificationCode | None = None
+    asks: QuestionSlot | Literal["none"] | None = None
+    consult: bool = False
+    reason: str
+
+    @field_validator("asks")
+    @classmethod
+    def _decides_or_asks(cls, value: str | None, info) -> str | None:  # noqa: ANN001
+        if value is None and info.data.get("type") is None:
+            raise ValueError("a rule names a type or asks a question")
+        return value
+
+
+class NotificationRules(Strict):
+    questions: dict[QuestionSlot, str]
+    rules: list[NotificationRule] = Field(min_length=1)

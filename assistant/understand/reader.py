@@ -1,0 +1,125 @@
+"""Reading a message: the learned model's labels, the affairs the message names, references to earlier affairs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from assistant.advise.matching import fold
+from assistant.understand.model import Prediction, ReaderModel
+from assistant.understand.reading import AffairMention, NotificationFacts, Reading
+
+if TYPE_CHECKING:
+    from assistant.advise.classify import CaseClassifier
+
+VOCABULARY_FILE = "reader/vocabulary.yaml"
+_SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
+_CLAUSE_END = re.compile(r"(?<=[、，,])")
+
+
+@dataclass(frozen=True)
+class ReaderVocabulary:
+    first: tuple[str, ...]
+    last: tuple[str, ...]
+
+    @classmethod
+    def load(cls, corpus_dir: Path) -> "ReaderVocabulary":
+        data = yaml.safe_load((corpus_dir / VOCABULARY_FILE).read_text(encoding="utf-8")) or {}
+        references = data.get("references", {})
+        return cls(tuple(fold(w) for w in references.get("first", [])), tuple(fold(w) for w in references.get("last", [])))
+
+    def reference(self, folded: str) -> int | None:
+        if any(word in folded for word in self.first):
+            return 0
+        if any(word in folded for word in self.last):
+            return -1
+        return None
+
+
+class Reader:
+    def __init__(self, model: ReaderModel, classifier: "CaseClassifier", vocabulary: ReaderVocabulary) -> None:
+        self.model = model
+        self.classifier = classifier
+        self.vocabulary = vocabulary
+
+    def read(self, text: str) -> Reading:
+        prediction = self.model.predict(text)
+        return self.reading_from(text, prediction)
+
+    def reading_from(self, text: str, prediction: Prediction, *, source: str = "model") -> Reading:
+        intents = prediction.chosen_intents()
+        existing = prediction.existing[0]
+        polarity = prediction.polarity[0]
+        facts = NotificationFacts(
+            existing=None if existing == "none" else existing,  # type: ignore[arg-type]
+            changes=frozenset(prediction.chosen_changes()),
+            unpromulgated=prediction.unpromulgated >= 0.5,
+        )
+        return Reading(
+            text=text,
+            intents=tuple(intents),
+            scores=dict(prediction.intents),
+            facts=facts,
+            polarity=None if polarity == "none" else polarity,  # type: ignore[arg-type]
+            asker=prediction.asker[0],  # type: ignore[arg-type]
+            affairs=tuple(self.affairs(text)),
+            reference=self.vocabulary.reference(fold(text)),
+            source=source,
+        )
+
+    # -- affairs ----------------------------------------------------------------------------------
+    def affairs(self, text: str) -> list[AffairMention]:
+        """One mention per affair the text names: clauses are grouped by the case their strong evidence points to."""
+        groups: list[tuple[str, tuple[int, ...], bool]] = []  # (text, strong cases, statutory)
+        for sentence in (s for s in _SENTENCE_END.split(text) if s.strip()):
+            for clause in (c for c in _CLAUSE_END.split(sentence) if c.strip()):
+                cases, statutory = self.classifier.strong_evidence(clause)
+                if groups and (not cases and not statutory or (cases and cases[0] in groups[-1][1])):
+                    last_text, last_cases, last_statutory = groups[-1]
+                    groups[-1] = (last_text + clause, last_cases or cases, last_statutory or statutory)
+                elif cases or statutory:
+                    groups.append((clause, cases, statutory))
+                else:
+                    groups.append((clause, (), False))
+        named = [g for g in groups if g[1] or g[2]]
+        if not named:
+            return self._single(text)
+        if len(named) == 1:
+            return self._single(text)
+        return [self._mention(g_text) for g_text, _, _ in self._merge_leading(groups)]
+
+    @staticmethod
+    def _merge_leading(groups: list[tuple[str, tuple[int, ...], bool]]) -> list[tuple[str, tuple[int, ...], bool]]:
+        """Clauses before the first named affair belong to it (a greeting, the town's name)."""
+        while groups and not (groups[0][1] or groups[0][2]) and len(groups) > 1:
+            head = groups.pop(0)
+            text, cases, statutory = groups[0]
+            groups[0] = (head[0] + text, cases, statutory)
+        return [g for g in groups if g[1] or g[2]]
+
+    def _single(self, text: str) -> list[AffairMention]:
+        mention = self._mention(text)
+        if mention.cases or mention.statutory or mention.ambiguous:
+            return [mention]
+        return []
+
+    def mention(self, text: str) -> AffairMention:
+        """The text read as one affair (used to re-read an affair with a reply added)."""
+        return self._mention(text)
+
+    def _mention(self, text: str) -> AffairMention:
+        classification = self.classifier.classify(text)
+        strong = [c.case for c in classification.candidates if c.strong]
+        return AffairMention(
+            text=text.strip(),
+            cases=tuple([] if classification.statutory else ([c.case for c in classification.candidates] if classification.ambiguous else strong[:3])),
+            statutory=classification.statutory,
+            statutory_names=tuple(a["name"] for a in classification.statutory_affairs),
+            no_fit=classification.no_fit,
+            ambiguous=classification.ambiguous,
+            clarifying_question=classification.clarifying_question,
+        )
