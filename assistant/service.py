@@ -111,7 +111,8 @@ class Assistant:
     def reader(self):  # noqa: ANN201
         from assistant.understand.reader import Reader, ReaderVocabulary
 
-        return Reader(self.reader_model, self.classifier, ReaderVocabulary.load(self.settings.corpus_dir))
+        domain_words = frozenset(self.index.bm25.vocab_dict)
+        return Reader(self.reader_model, self.classifier, ReaderVocabulary.load(self.settings.corpus_dir), domain_words)
 
     @functools.cached_property
     def answerer(self):  # noqa: ANN201

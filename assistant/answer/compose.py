@@ -24,7 +24,7 @@ class Answerer:
         self.knowledge = knowledge
         self.reader = reader
         self.planner = Planner(knowledge, retriever, classifier, NotificationAdvisor(knowledge.notification_rules),
-                               top_k=settings.top_k)
+                               reader.vocabulary, top_k=settings.top_k)
 
     def respond(self, reading: Reading, state: ConversationState) -> tuple[Answer, TurnFocus]:
         """Answer one reading in the given conversation state, which is updated in place."""

@@ -24,6 +24,7 @@ from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.knowledge.models import CONFIRMED, UNCONFIRMED
 from assistant.retrieve.hybrid import Hit, HybridRetriever
+from assistant.understand.reader import ReaderVocabulary
 from assistant.understand.reading import Reading
 
 TEMPLATES_FILE = "answer-templates.yaml"
@@ -40,16 +41,18 @@ STAGE_INTENTS = {"preparation": "preparation", "filing_points": "filing", "revie
 QA_INTENTS = ("terms", "legal_basis", "effects", "pia", "contact", "info_scope", "after_filing", "statutory")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PlanContext:
     reading: Reading
     state: ConversationState
     focus: TurnFocus
+    _hits: list[Hit] | None = None  # retrieval for the message, done at most once per answer
 
 
 class Planner:
     def __init__(self, knowledge: Knowledge, retriever: HybridRetriever, classifier: CaseClassifier,
-                 advisor: NotificationAdvisor, *, top_k: int = 8) -> None:
+                 advisor: NotificationAdvisor, vocabulary: ReaderVocabulary, *, top_k: int = 8) -> None:
+        self.vocabulary = vocabulary
         self.knowledge = knowledge
         self.retriever = retriever
         self.by_id: dict[str, Chunk] = retriever.index.by_id
@@ -72,6 +75,10 @@ class Planner:
         if chunk is None:
             return ()
         return (answer.cite(cite(chunk, needles, quote, confidence=confidence, label=self.names.label(chunk))),)
+
+    def _affair_name(self, text: str) -> str:
+        name = self.vocabulary.affair_name(text)
+        return f"「{name}」" if name else ""
 
     def _say(self, section: list[Statement], text: str, refs: tuple[int, ...] = (), uncertain: bool = False,
              *, consult: bool = False) -> None:
@@ -101,7 +108,28 @@ class Planner:
                 break
         if not answer.conclusion and not answer.out_of_scope and answer.clarifying_question is None:
             self.plan_fallback(ctx, answer)
+        if not answer.out_of_scope:
+            self._documents_excerpt(ctx, answer)
+            self._change_notes(answer)
         return answer
+
+    def _documents_excerpt(self, ctx: PlanContext, answer: Answer) -> None:
+        """A document the user's organisation ingested that bears on the question is shown as related material."""
+        if answer.related:
+            return
+        hits = [h for h in self.hits(ctx) if not h.chunk.origin.startswith("corpus/")]
+        excerpt = self.related_excerpt(ctx.reading.text, hits, answer) if hits else None
+        if excerpt is not None:
+            answer.related.append(excerpt)
+
+    def _change_notes(self, answer: Answer) -> None:
+        """A cited source older than a change of the law or its terms gets a note of what changed since."""
+        for change in self.knowledge.changes:
+            pattern = re.compile(change.old_pattern)
+            if any(c.as_of < change.changed_on and pattern.search(c.quote) for c in answer.citations):
+                refs = self._cite(answer, f"change-{change.id}", quote=None)
+                self._say(answer.confirm, f"時点の違いに注意: {change.summary}", refs,
+                          uncertain=change.confidence == UNCONFIRMED)
 
     # -- affairs and cases -------------------------------------------------------------------------
     def plan_case_fit(self, ctx: PlanContext, answer: Answer) -> None:
@@ -124,7 +152,7 @@ class Planner:
         case = self.knowledge.cases[affair.cases[0]]
         candidate = by_case.get(case.id)
         refs = self._cite(answer, f"case-{case.id:02d}", quote=f"事例({case.id}) {case.name}", confidence=CONFIRMED)
-        label = _affair_label(ctx, affair.text)
+        label = self._affair_name(affair.text)
         text = self.t("case_fit", "fits", affair=label, case=case.id, name=case.name) if label else \
             self.t("case_fit", "fits_plain", case=case.id, name=case.name)
         self._say(answer.conclusion, text, refs)
@@ -193,7 +221,7 @@ class Planner:
         elif affair.statutory and not affair.cases:
             self._statutory(ctx, answer)
         else:
-            label = _affair_label(ctx, affair.text) or "この事務"
+            label = self._affair_name(affair.text) or "この事務"
             refs = self._cite(answer, "check-prep-not-statutory", ["法定事務"])
             self._say(answer.conclusion, self.t("statutory", "no", affair=label), refs)
             if affair.cases:
@@ -328,7 +356,7 @@ class Planner:
     def plan_case_list(self, ctx: PlanContext, answer: Answer) -> None:
         refs = self._cite(answer, "case-01", quote=f"事例(1) {self.knowledge.cases[1].name}", confidence=CONFIRMED)
         self._say(answer.conclusion, self.t("case_list", "count", count=len(self.knowledge.cases)), refs)
-        if re.search(r"一覧|リスト|全部|すべて|全て|教え|見せ|並べ", ctx.reading.text):
+        if self.vocabulary.asks_for_listing(ctx.reading.text):
             names = "、".join(f"({c.id}){_short_case_name(c.name)}" for c in self.knowledge.cases.values())
             self._say(answer.reasons, self.t("case_list", "listing", names=names), refs)
         self._say(answer.reasons, self.t("case_list", "browse"))
@@ -373,8 +401,13 @@ class Planner:
     plan_pia = plan_terms
     plan_contact = plan_terms
 
+    def hits(self, ctx: PlanContext) -> list[Hit]:
+        if ctx._hits is None:
+            ctx._hits = self.retriever.search(ctx.reading.text, k=self.top_k)
+        return ctx._hits
+
     def plan_fallback(self, ctx: PlanContext, answer: Answer) -> None:
-        hits = self.retriever.search(ctx.reading.text, k=self.top_k)
+        hits = self.hits(ctx)
         qa = self.closest_qa(ctx.reading.text, hits, ctx.state.asker)
         if qa is not None:
             chunk, sentences = qa
@@ -449,9 +482,3 @@ def _notice_name(name: str, code: str) -> str:
 def _short_case_name(name: str) -> str:
     return re.sub(r"(に関する事務)?(又はこれらに類するその他の事務)$", "", name)
 
-
-def _affair_label(ctx: PlanContext, text: str) -> str:
-    """The affair as the user named it, when a short name can be cut from their words (else empty)."""
-    first = re.split(r"[。？?！!\n]", text.strip(), maxsplit=1)[0]
-    match = re.search(r"([^\s、。「」（）]{2,30}?(助成|手当|給付|給付金|貸付|貸与|補助|減免|支給|事業|事務|制度|奨学金|住宅|医療費))", first)
-    return f"「{match.group(1)}」" if match else ""

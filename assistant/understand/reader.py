@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from assistant.advise.matching import fold
-from assistant.understand.model import Prediction, ReaderModel
+from assistant.understand.model import INTENT_THRESHOLD, Prediction, ReaderModel
 from assistant.understand.reading import AffairMention, NotificationFacts, Reading
 
 if TYPE_CHECKING:
@@ -25,12 +25,36 @@ _CLAUSE_END = re.compile(r"(?<=[、，,])")
 class ReaderVocabulary:
     first: tuple[str, ...]
     last: tuple[str, ...]
+    listing: tuple[str, ...] = ()
+    affair_name_endings: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, corpus_dir: Path) -> "ReaderVocabulary":
         data = yaml.safe_load((corpus_dir / VOCABULARY_FILE).read_text(encoding="utf-8")) or {}
         references = data.get("references", {})
-        return cls(tuple(fold(w) for w in references.get("first", [])), tuple(fold(w) for w in references.get("last", [])))
+        return cls(
+            tuple(fold(w) for w in references.get("first", [])),
+            tuple(fold(w) for w in references.get("last", [])),
+            tuple(fold(w) for w in data.get("listing", [])),
+            tuple(sorted(data.get("affair_name_endings", []), key=len, reverse=True)),
+        )
+
+    def asks_for_listing(self, text: str) -> bool:
+        folded = fold(text)
+        return any(word in folded for word in self.listing)
+
+    def affair_name(self, text: str) -> str:
+        """The affair as the user named it: the first sentence up to the last affair-name ending in it."""
+        first = re.split(r"[。？?！!\n]", text.strip(), maxsplit=1)[0]
+        best = ""
+        for clause in re.split(r"[、，,\s「」（）()『』]", first):
+            for ending in self.affair_name_endings:
+                end = clause.rfind(ending)
+                if end >= 0 and len(clause[: end + len(ending)]) > len(ending):
+                    candidate = clause[: end + len(ending)]
+                    best = candidate if len(candidate) > len(best) else best
+                    break
+        return best[-30:]
 
     def reference(self, folded: str) -> int | None:
         if any(word in folded for word in self.first):
@@ -41,10 +65,21 @@ class ReaderVocabulary:
 
 
 class Reader:
-    def __init__(self, model: ReaderModel, classifier: "CaseClassifier", vocabulary: ReaderVocabulary) -> None:
+    def __init__(self, model: ReaderModel, classifier: "CaseClassifier", vocabulary: ReaderVocabulary,
+                 domain_words: frozenset[str] = frozenset()) -> None:
         self.model = model
         self.classifier = classifier
         self.vocabulary = vocabulary
+        self.domain_words = domain_words  # every word of the indexed material
+
+    def in_domain(self, text: str) -> bool:
+        """Whether any word of the message occurs in the indexed material (unknown when no vocabulary is given)."""
+        if not self.domain_words:
+            return True
+        from assistant.index.tokenizer import get_tokenizer
+
+        words = [form for form, _parts in get_tokenizer().morphemes(text) if len(form) > 1]
+        return any(word in self.domain_words for word in words)
 
     def read(self, text: str) -> Reading:
         prediction = self.model.predict(text)
@@ -52,6 +87,10 @@ class Reader:
 
     def reading_from(self, text: str, prediction: Prediction, *, source: str = "model") -> Reading:
         intents = prediction.chosen_intents()
+        # The model knows only the topics it was shown: a message it is unsure of, in words that occur nowhere
+        # in the indexed material, is about something else.
+        if prediction.intents[0][1] < INTENT_THRESHOLD and not self.in_domain(text):
+            intents = ["out_of_scope"]
         existing = prediction.existing[0]
         polarity = prediction.polarity[0]
         facts = NotificationFacts(
