@@ -151,6 +151,8 @@ class Planner:
         by_case = {c.case: c for c in classification.candidates}
         case = self.knowledge.cases[affair.cases[0]]
         candidate = by_case.get(case.id)
+        # The case names are the commission's own (they match its list word for word): the name line is confirmed
+        # even where other facts of the case entry are not.
         refs = self._cite(answer, f"case-{case.id:02d}", quote=f"事例({case.id}) {case.name}", confidence=CONFIRMED)
         label = self._affair_name(affair.text)
         text = self.t("case_fit", "fits", affair=label, case=case.id, name=case.name) if label else \
@@ -240,10 +242,10 @@ class Planner:
         if decision.notification_type is not None:
             code = decision.notification_type
             notice = self.knowledge.notifications[code]
-            refs = self._cite(answer, f"notice-{code}", ["定義"], confidence=CONFIRMED)
+            refs = self._cite(answer, f"notice-{code}", ["定義"])
             self._say(answer.conclusion, self.t("notification", "decided", name=_notice_name(notice.name, code)), refs)
             self._say(answer.reasons, rule.reason, refs, uncertain=uncertain)
-            window_refs = self._cite(answer, f"notice-{code}", ["受付"], confidence=CONFIRMED)
+            window_refs = self._cite(answer, f"notice-{code}", ["受付"])
             self._say(answer.reasons, self._window_sentence(code), window_refs)
             answer.notification_type = code
         else:
@@ -270,12 +272,12 @@ class Planner:
     def plan_timing(self, ctx: PlanContext, answer: Answer) -> None:
         affair = ctx.state.affair
         code = affair.notification_type if affair is not None else None
-        schedule = self._cite(answer, "schedule-windows-3-per-year", ["年3回"], confidence=CONFIRMED)
+        schedule = self._cite(answer, "schedule-windows-3-per-year", ["年3回"])
         if code:
-            refs = self._cite(answer, f"notice-{code}", ["受付"], confidence=CONFIRMED) + (schedule if code in WINDOWED_TYPES else ())
+            refs = self._cite(answer, f"notice-{code}", ["受付"]) + (schedule if code in WINDOWED_TYPES else ())
             self._say(answer.conclusion, self._window_sentence(code), refs)
         else:
-            refs = schedule + self._cite(answer, "notice-replace", ["受付"], confidence=CONFIRMED)
+            refs = schedule + self._cite(answer, "notice-replace", ["受付"])
             self._say(answer.conclusion, self.t("timing", "all"), refs)
         for fact_id in ("forms-10-months", "exact-months-unknown"):
             fact = next((f for f in self.knowledge.procedure.schedule if f.id == fact_id), None)

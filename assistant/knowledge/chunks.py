@@ -137,14 +137,15 @@ def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             ),
             **common,
         )
-        if notice.examples:
-            examples = "\n".join(f"・{e.situation} → {notice.name}。{e.reason}" for e in notice.examples)
+        if notice.examples or notice.notes:
+            lines = [f"・{e.situation} → {notice.name}。{e.reason}" for e in notice.examples]
+            lines += [f"補足: {note}" for note in notice.notes]
             yield make_chunk(
                 source_id=f"notice-{notice.type}-examples",
                 title=f"{notice.name}の判定例",
                 locator=f"届出の種類 {notice.name}の判定例",
-                text=f"{notice.name}の判定例\n{examples}",
-                **common,
+                text=f"{notice.name}の判定例\n" + "\n".join(lines),
+                **{**common, "confidence": notice.effective_examples_confidence},
             )
 
 
@@ -179,7 +180,7 @@ def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
         yield make_chunk(
             source_id=f"check-{item.id}",
             title=f"チェック項目（{phase_names[item.phase]}）: {item.label}",
-            locator=f"{phase_names[item.phase]}の確認事項 {item.label}",
+            locator=f"{phase_names[item.phase]}の確認事項",
             text=f"チェック項目（{phase_names[item.phase]}）: {item.label}\n確認すること: {item.question}\n理由: {item.why}",
             kind="checklist",
             as_of=item.as_of,
@@ -200,7 +201,7 @@ def _guidance_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
                 text=f"{section.heading}\n{section.text}",
                 kind="guidance",
                 as_of=page.as_of,
-                confidence=page.confidence,
+                confidence=page.confidence_of(section),
                 origin=f"corpus/guidance/{page.id}.md",
                 sources=page.sources,
             )

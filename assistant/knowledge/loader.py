@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from assistant.knowledge.models import (
+    CONFIRMED,
+    UNCONFIRMED_MARK,
     Case,
     ClassifierConfig,
     GuidancePage,
@@ -21,6 +24,7 @@ from assistant.knowledge.models import (
     QAPair,
     RoutingRule,
     Source,
+    Sourced,
     StatutoryAffair,
 )
 
@@ -132,34 +136,69 @@ def _load_guidance(folder: Path) -> list[GuidancePage]:
     return pages
 
 
+def _entries(knowledge: Knowledge) -> Iterator[tuple[str, str, Sourced]]:
+    """Every fact-bearing entry with the file and the entry label used in error messages."""
+    for case in knowledge.cases.values():
+        yield "cases.yaml", f"(id={case.id})", case
+    for affair in knowledge.statutory:
+        yield "statutory.yaml", f"(id={affair.id})", affair
+    for notice in knowledge.notifications.values():
+        yield "notifications.yaml", f"(id={notice.type})", notice
+    for item in [*knowledge.procedure.flow, *knowledge.procedure.schedule, *knowledge.procedure.checklist]:
+        yield "procedure.yaml", f"(id={item.id})", item
+    for page in knowledge.guidance:
+        yield f"guidance/{page.id}.md", f"(id={page.id})", page
+    for pair in knowledge.qa:
+        yield "qa.yaml", f"(id={pair.id})", pair
+    for change in knowledge.changes:
+        yield "changes.yaml", f"(id={change.id})", change
+    for rule in knowledge.notification_rules.rules:
+        yield "notification-rules.yaml", f"(id={rule.id})", rule
+
+
 def _check_references(knowledge: Knowledge) -> None:
     known = set(knowledge.sources)
-
-    def check(file_name: str, entry: str, sources: list[str]) -> None:
-        missing = [s for s in sources if s not in known]
+    for file_name, entry, item in _entries(knowledge):
+        missing = [s for s in item.sources if s not in known]
         if missing:
             raise CorpusError(f"{file_name}: entry {entry}: field sources: unknown source id(s) {', '.join(missing)}")
-
-    for case in knowledge.cases.values():
-        check("cases.yaml", f"(id={case.id})", case.sources)
     for affair in knowledge.statutory:
-        check("statutory.yaml", f"(id={affair.id})", affair.sources)
         bad = [c for c in affair.related_cases if c not in knowledge.cases]
         if bad:
             raise CorpusError(f"statutory.yaml: entry (id={affair.id}): field related_cases: unknown case id(s) {bad}")
-    for notice in knowledge.notifications.values():
-        check("notifications.yaml", f"(id={notice.type})", notice.sources)
-    for item in [*knowledge.procedure.flow, *knowledge.procedure.schedule, *knowledge.procedure.checklist]:
-        check("procedure.yaml", f"(id={item.id})", item.sources)
-    for page in knowledge.guidance:
-        check(f"guidance/{page.id}.md", f"(id={page.id})", page.sources)
     for pair in knowledge.qa:
-        check("qa.yaml", f"(id={pair.id})", pair.sources)
         bad = [c for c in pair.cases if c not in knowledge.cases]
         if bad:
             raise CorpusError(f"qa.yaml: entry (id={pair.id}): field cases: unknown case id(s) {bad}")
-    for change in knowledge.changes:
-        check("changes.yaml", f"(id={change.id})", change.sources)
+
+
+def _check_as_of(knowledge: Knowledge) -> None:
+    """SCHEMA rule: an entry's as_of is the newest as_of among the sources it lists (undated sources do not count)."""
+    for file_name, entry, item in _entries(knowledge):
+        dated = [(knowledge.sources[s].as_of, s) for s in item.sources if knowledge.sources[s].as_of]
+        if not dated:
+            raise CorpusError(f"{file_name}: entry {entry}: field sources: 時点（as_of）の分かる出典が一つもありません")
+        newest = max(d for d, _ in dated)
+        if item.as_of != newest:
+            ids = "、".join(s for d, s in dated if d == newest)
+            raise CorpusError(
+                f"{file_name}: entry {entry}: field as_of: {item.as_of} は、根拠とする出典のうち最も新しい時点 "
+                f"{newest}（{ids}）と一致しません"
+            )
+
+
+def _check_unconfirmed_marks(knowledge: Knowledge) -> None:
+    """SCHEMA rule: text marked 【要確認】 belongs to an entry (or field group) whose confidence is 要確認."""
+    for file_name, entry, item in _entries(knowledge):
+        for group in item.text_groups():
+            if group.confidence != CONFIRMED:
+                continue
+            for field_name, text in group.texts:
+                if UNCONFIRMED_MARK in text:
+                    raise CorpusError(
+                        f"{file_name}: entry {entry}: field {field_name}: {UNCONFIRMED_MARK}を含む記述が"
+                        "確認済みとされています（要確認にするか、確認できた記述と分けてください）"
+                    )
 
 
 def _unique(items: list[Any], key: str, file_name: str) -> None:
@@ -172,7 +211,7 @@ def _unique(items: list[Any], key: str, file_name: str) -> None:
 
 
 # Bump when assistant/knowledge/chunks.py renders the corpus differently, so that indexes are rebuilt.
-RENDERING_VERSION = "2"
+RENDERING_VERSION = "3"
 
 
 def _hash_files(paths: list[Path]) -> str:
@@ -234,4 +273,6 @@ def load_knowledge(root: Path) -> Knowledge:
         files=[str(p.relative_to(root)) for p in files],
     )
     _check_references(knowledge)
+    _check_as_of(knowledge)
+    _check_unconfirmed_marks(knowledge)
     return knowledge

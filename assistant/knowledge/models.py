@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Confidence = Literal["確認済み", "要確認"]
 NotificationCode = Literal["new", "change", "discontinue", "replace"]
 CONFIRMED: Confidence = "確認済み"
 UNCONFIRMED: Confidence = "要確認"
+UNCONFIRMED_MARK = "【要確認】"
+
+
+@dataclass(frozen=True)
+class TextGroup:
+    """Free-text fields of an entry and the confidence that covers them."""
+
+    confidence: Confidence
+    texts: tuple[tuple[str, str], ...]  # (field name, text)
+
+
+def _texts(model: BaseModel, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, str):
+            out.append((name, value))
+        elif isinstance(value, list):
+            out.extend((f"{name}.{i}", v) for i, v in enumerate(value) if isinstance(v, str))
+    return tuple(out)
 
 
 def _iso_date(value: object) -> str | None:
@@ -29,11 +50,18 @@ class Strict(BaseModel):
 
 
 class Sourced(Strict):
+    """An entry that states facts. `confidence` covers the fields in TEXT_FIELDS unless a subclass splits them."""
+
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ()
+
     sources: list[str] = Field(min_length=1)
     as_of: str
     confidence: Confidence
 
     _check_date = field_validator("as_of", mode="before")(_iso_date)
+
+    def text_groups(self) -> list[TextGroup]:
+        return [TextGroup(self.confidence, _texts(self, self.TEXT_FIELDS))]
 
 
 class Source(Strict):
@@ -43,12 +71,25 @@ class Source(Strict):
     url: str | None = None
     as_of: str | None = None
     as_of_note: str | None = None
-    confidence: Confidence
+    confidence: Confidence  # of the date: 要確認 when the date is an estimate or unknown
 
     _check_date = field_validator("as_of", mode="before")(_iso_date)
 
+    @model_validator(mode="after")
+    def _estimates_are_explained(self) -> "Source":
+        if self.as_of is None and self.confidence == CONFIRMED:
+            raise ValueError("as_of が null（時点不明）の出典は confidence を要確認にしてください")
+        if self.confidence == UNCONFIRMED and not self.as_of_note:
+            raise ValueError("時点が推定・不明の出典には as_of_note で理由を書いてください")
+        return self
+
 
 class Case(Sourced):
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "description", "analogous_statutory_affair", "target_persons", "purpose_terms", "benefit", "aliases",
+        "information_kinds", "example_affairs", "distinguish_from", "notes",
+    )
+
     id: int = Field(ge=1)
     seed_label: str
     name: str = Field(min_length=1)
@@ -72,8 +113,18 @@ class Case(Sourced):
     def _stringify(cls, value: object) -> object:
         return None if value is None else str(value)
 
+    @model_validator(mode="after")
+    def _confirmed_case_has_confirmed_parts(self) -> "Case":
+        if self.confidence == CONFIRMED:
+            for name in ("analogous_statutory_confidence", "case_number_confidence"):
+                if getattr(self, name) == UNCONFIRMED:
+                    raise ValueError(f"confidence が確認済みの事例では {name} も確認済みにしてください")
+        return self
+
 
 class StatutoryAffair(Sourced):
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("name", "law", "aliases", "linkage_basis", "note")
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
     law: str | None = None
@@ -89,6 +140,10 @@ class NotificationExample(Strict):
 
 
 class NotificationType(Sourced):
+    """`confidence` covers the definition fields; `examples_confidence` covers the examples and the notes."""
+
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("name", "definition", "when", "not_when", "documents", "window", "method")
+
     type: NotificationCode
     name: str
     definition: str
@@ -98,20 +153,43 @@ class NotificationType(Sourced):
     window: str
     method: str
     examples: list[NotificationExample] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    examples_confidence: Confidence | None = None
+
+    @property
+    def effective_examples_confidence(self) -> Confidence:
+        return self.examples_confidence or self.confidence
+
+    def text_groups(self) -> list[TextGroup]:
+        examples = tuple(
+            pair
+            for i, e in enumerate(self.examples)
+            for pair in ((f"examples.{i}.situation", e.situation), (f"examples.{i}.reason", e.reason))
+        )
+        return [
+            TextGroup(self.confidence, _texts(self, self.TEXT_FIELDS)),
+            TextGroup(self.effective_examples_confidence, examples + _texts(self, ("notes",))),
+        ]
 
 
 class FlowStep(Sourced):
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("name", "description")
+
     id: str
     name: str
     description: str
 
 
 class ScheduleFact(Sourced):
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("fact",)
+
     id: str
     fact: str
 
 
 class ChecklistItem(Sourced):
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("label", "question", "why")
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     phase: Literal["preparation", "filing", "review", "requirement"]
     label: str
@@ -132,12 +210,35 @@ class GuidanceSection(Strict):
 
 
 class GuidancePage(Sourced):
+    """`confidence` covers every section not named in `section_confidence`."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
     sections: list[GuidanceSection] = Field(min_length=1)
+    section_confidence: dict[str, Confidence] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _named_sections_exist(self) -> "GuidancePage":
+        headings = {s.heading for s in self.sections}
+        unknown = [h for h in self.section_confidence if h not in headings]
+        if unknown:
+            raise ValueError(f"section_confidence に本文にない見出しがあります: {', '.join(unknown)}")
+        return self
+
+    def confidence_of(self, section: GuidanceSection) -> Confidence:
+        return self.section_confidence.get(section.heading, self.confidence)
+
+    def text_groups(self) -> list[TextGroup]:
+        groups = [TextGroup(self.confidence, (("title", self.title),))]
+        for number, section in enumerate(self.sections, start=1):
+            texts = ((f"sections.{number}.heading", section.heading), (f"sections.{number}.text", section.text))
+            groups.append(TextGroup(self.confidence_of(section), texts))
+        return groups
 
 
 class QAPair(Sourced):
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("question", "answer")
+
     id: str = Field(pattern=r"^qa-[0-9]{3,}$")
     audience: Literal["自治体職員", "ヘルプデスク"]
     question: str
@@ -155,6 +256,8 @@ class RoutingRule(Strict):
 
 class LegalChange(Sourced):
     """A point where the law or its wording changed, so older sources read differently."""
+
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("summary",)
 
     id: str
     old_pattern: str

@@ -8,6 +8,7 @@ import yaml
 from assistant.config import DEFAULT_CORPUS_DIR
 from assistant.knowledge import CorpusError, load_knowledge
 from assistant.knowledge.chunks import corpus_chunks
+from assistant.textnorm import normalize
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +93,93 @@ def test_broken_yaml_and_front_matter(tmp_path: Path) -> None:
     page.write_text("no front matter", encoding="utf-8")
     with pytest.raises(CorpusError, match=page.name):
         load_knowledge(root)
+
+
+# -- the schema's as_of rule and the 【要確認】 rule fail loudly on load ---------------------------------
+
+
+def _load_error(root: Path) -> str:
+    with pytest.raises(CorpusError) as error:
+        load_knowledge(root)
+    return str(error.value)
+
+
+def test_entry_as_of_must_be_the_newest_dated_source(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "cases.yaml", lambda d: d[4].update(as_of="2017-06-30"))  # case 5 cites SEED (2018-07-13)
+    message = _load_error(root)
+    assert "cases.yaml" in message and "id=5" in message and "as_of" in message and "2018-07-13" in message
+
+
+def test_a_newer_source_date_makes_its_entries_stale(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "sources.yaml", lambda d: next(s for s in d if s["id"] == "S26").update(as_of="2030-01-01"))
+    message = _load_error(root)
+    assert "as_of" in message and "2030-01-01" in message and "S26" in message
+
+
+def test_entry_needs_a_dated_source(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "qa.yaml", lambda d: d[0].update(sources=["S14"]))  # S14 has no date
+    message = _load_error(root)
+    assert "qa.yaml" in message and "qa-001" in message and "sources" in message and "時点" in message
+
+
+def test_source_dates_unknown_or_estimated_must_say_so(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "sources.yaml", lambda d: next(s for s in d if s["id"] == "S14").update(confidence="確認済み"))
+    assert "S14" in (message := _load_error(root)) and "null" in message
+    root = _copy_corpus(tmp_path / "b")
+    _edit_yaml(root / "sources.yaml", lambda d: next(s for s in d if s["id"] == "S2").pop("as_of_note"))
+    assert "S2" in (message := _load_error(root)) and "as_of_note" in message
+
+
+def test_unconfirmed_text_in_a_confirmed_entry_fails(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "qa.yaml", lambda d: d[0].update(answer="【要確認】" + d[0]["answer"]))
+    assert yaml.safe_load((root / "qa.yaml").read_text(encoding="utf-8"))[0]["confidence"] == "確認済み"
+    message = _load_error(root)
+    assert "qa.yaml" in message and "qa-001" in message and "answer" in message and "【要確認】" in message
+
+
+def test_notification_definitions_and_examples_have_their_own_confidence(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "notifications.yaml", lambda d: d[0].update(window=d[0]["window"] + "【要確認】"))
+    message = _load_error(root)
+    assert "notifications.yaml" in message and "id=new" in message and "window" in message
+    root = _copy_corpus(tmp_path / "b")
+    _edit_yaml(root / "notifications.yaml", lambda d: d[0].update(examples_confidence="確認済み"))
+    message = _load_error(root)
+    assert "id=new" in message and ("examples." in message or "notes." in message)
+
+
+def test_guidance_sections_follow_section_confidence(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    page = root / "guidance" / "information-linkage.md"
+    text = page.read_text(encoding="utf-8")
+    assert "section_confidence:\n  呼び名が設けられた時期: 要確認\n" in text
+    page.write_text(text.replace("section_confidence:\n  呼び名が設けられた時期: 要確認\n", ""), encoding="utf-8")
+    message = _load_error(root)
+    assert "guidance/information-linkage.md" in message and "sections." in message and "【要確認】" in message
+    page.write_text(text.replace("呼び名が設けられた時期: 要確認", "ない見出し: 要確認"), encoding="utf-8")
+    assert "ない見出し" in _load_error(root)
+
+
+def test_confirmed_case_cannot_hide_an_unconfirmed_part(tmp_path: Path) -> None:
+    root = _copy_corpus(tmp_path)
+    _edit_yaml(root / "cases.yaml", lambda d: d[10].update(confidence="確認済み"))  # case 11: analogous affair 要確認
+    message = _load_error(root)
+    assert "cases.yaml" in message and "id=11" in message and "analogous_statutory_confidence" in message
+
+
+def test_split_entries_render_confirmed_and_unconfirmed_chunks(knowledge) -> None:
+    chunks = {c.source_id: c for c in corpus_chunks(knowledge)}
+    for code in ("new", "change", "discontinue", "replace"):
+        main, examples = chunks[f"notice-{code}"], chunks[f"notice-{code}-examples"]
+        assert main.confidence == "確認済み" and "【要確認】" not in main.text
+        assert examples.confidence == "要確認"
+        assert all(normalize(f"補足: {note}") in examples.text for note in knowledge.notifications[code].notes)
+    page = next(p for p in knowledge.guidance if p.id == "information-linkage")
+    by_heading = {s.heading: n for n, s in enumerate(page.sections, start=1)}
+    assert chunks[f"guide-information-linkage-{by_heading['呼び名が設けられた時期']}"].confidence == "要確認"
+    assert chunks[f"guide-information-linkage-{by_heading['照会と提供の手続の位置付け']}"].confidence == "確認済み"

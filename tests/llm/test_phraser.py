@@ -26,11 +26,11 @@ def result(assistant) -> dict:  # noqa: ANN001
     return answer
 
 
-def _grounded_text(result: dict) -> str:
-    """A model answer that restates the first citation's quote, sentence by sentence, with [1]."""
-    quote = result["citations"][0]["quote"]
+def _grounded_text(result: dict, number: int = 1) -> str:
+    """A model answer that restates one citation's quote, sentence by sentence, with its number."""
+    quote = result["citations"][number - 1]["quote"]
     sentences = [s for s in re.split(r"(?<=。)", quote) if s.strip()]
-    return "".join(s.rstrip("。") + "[1]。" for s in sentences)
+    return "".join(s.rstrip("。") + f"[{number}]。" for s in sentences)
 
 
 def _phraser(assistant, responses: list[str]) -> Phraser:  # noqa: ANN001
@@ -42,7 +42,10 @@ def test_grounded_answer_is_used(assistant, result) -> None:  # noqa: ANN001
     outcome = _phraser(assistant, [_grounded_text(result)]).phrase(QUESTION, result)
     assert outcome.used_llm, outcome.report.summary()
     assert "[1]" in outcome.text and "**出典**" in outcome.text
-    assert "【要確認】" in outcome.text  # the cited chunk is 要確認, so is the sentence
+    number = next(n for n, c in enumerate(result["citations"], start=1) if c["confidence"] == "要確認")
+    marked = _phraser(assistant, [_grounded_text(result, number)]).phrase(QUESTION, result)
+    assert marked.used_llm, marked.report.summary()
+    assert "【要確認】" in marked.text  # the cited chunk is 要確認, so is the sentence
 
 
 @pytest.mark.parametrize(
