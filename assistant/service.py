@@ -143,9 +143,9 @@ class Assistant:
         """The typed reading of one (already masked) message."""
         return self.reader.read(text)
 
-    def ask(self, text: str) -> dict[str, Any]:
-        """A single-turn answer: the message read and answered in a fresh conversation state."""
-        from assistant.answer.compose import result_dict
+    def answer(self, text: str):  # noqa: ANN201
+        """A single-turn answer object, its reading and the masked kinds: the message read and answered in a
+        fresh conversation state."""
         from assistant.dialogue.state import ConversationState
         from assistant.textnorm import mask_personal_data
 
@@ -153,7 +153,12 @@ class Assistant:
         masked, kinds = mask_personal_data(question)
         reading = self.read(masked)
         answer, _focus = self.answerer.respond(reading, ConversationState())
-        return result_dict(answer, reading, kinds)
+        return answer, reading, kinds
+
+    def ask(self, text: str) -> dict[str, Any]:
+        from assistant.answer.compose import result_dict
+
+        return result_dict(*self.answer(text))
 
     def source(self, source_id: str) -> dict[str, Any]:
         chunk = self.index.by_id.get(source_id)

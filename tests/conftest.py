@@ -45,7 +45,7 @@ def shared_cache(session_home: Path) -> Path:
 def settings(home: Path, shared_cache: Path, assistant):  # noqa: ANN001 - reuse the model cache
     settings = load_settings(home=home)
     settings.ensure_dirs()
-    for item in shared_cache.glob("*.npz"):
+    for item in [*shared_cache.glob("*.npz"), *shared_cache.glob("reader-*.joblib")]:
         target = settings.cache_dir / item.name
         if not target.exists():
             os.link(item, target)

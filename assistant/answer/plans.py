@@ -32,10 +32,19 @@ FILTERS_FILE = "answer-filters.yaml"
 MAX_INTENTS_PER_ANSWER = 3
 MAX_QA_SENTENCES = 3
 QA_MIN_SIMILARITY = 0.2
+QA_STRONG_SIMILARITY = 0.45
+# Intents decided from the affair and its facts: a generic Q&A never answers them in place of the decision.
+DECISION_INTENTS = ("case_fit", "analogous_affair", "notification_type", "statutory", "case_list", "answer", "correction",
+                    "greeting", "out_of_scope", "reply_draft", "preparation", "filing_points", "review_points",
+                    "requirements", "procedure_flow", "after_filing")
+# Intents whose answer depends on the affair in focus (its case, its notification type) once one is known.
+AFFAIR_INTENTS = ("timing", "info_scope", "filing_points")
 RELATED_MAX_CHARS = 120
 SENTENCE_SPLIT = re.compile(r"(?<=[。])")
 UNCERTAIN_MARK = "【要確認】"
 WINDOWED_TYPES = ("new", "change", "discontinue")
+WINDOW_FACTS = ("windows-3-per-year", "replace-any-time", "forms-10-months")
+SCHEDULE_MIN_OVERLAP = 0.5
 STAGE_INTENTS = {"preparation": "preparation", "filing_points": "filing", "review_points": "review", "requirements": "requirement"}
 # Intents answered from the closest Q&A or guidance section when it answers the question.
 QA_INTENTS = ("terms", "legal_basis", "effects", "pia", "contact", "info_scope", "after_filing", "statutory")
@@ -47,6 +56,7 @@ class PlanContext:
     state: ConversationState
     focus: TurnFocus
     _hits: list[Hit] | None = None  # retrieval for the message, done at most once per answer
+    primary: bool = True  # planning the message's first intent (only that one may ask back)
 
 
 class Planner:
@@ -87,7 +97,7 @@ class Planner:
         section.append(Statement(text, refs, uncertain, consult))
 
     def _ask(self, answer: Answer, ctx: PlanContext, slot: str, question: str) -> None:
-        if answer.clarifying_question is None:
+        if answer.clarifying_question is None and ctx.primary:
             answer.clarifying_question = question
             answer.clarifying_slot = slot
 
@@ -102,8 +112,13 @@ class Planner:
         if affair is not None:
             answer.cases = list(affair.cases[:3] if affair.ambiguous else affair.cases[:1])
             answer.statutory = affair.statutory and not affair.cases
-        for intent in ctx.focus.intents[:MAX_INTENTS_PER_ANSWER]:
+        intents = list(ctx.focus.intents[:MAX_INTENTS_PER_ANSWER])
+        if intents and not self._structured_first(intents[0], ctx) and self._answered_by_qa(ctx, answer, QA_STRONG_SIMILARITY):
+            intents = intents[1:]  # a curated answer to nearly the same question answers the first intent
+            ctx.primary = False
+        for intent in intents:
             getattr(self, f"plan_{intent}", self.plan_fallback)(ctx, answer)
+            ctx.primary = False
             if answer.out_of_scope:
                 break
         if not answer.conclusion and not answer.out_of_scope and answer.clarifying_question is None:
@@ -126,7 +141,9 @@ class Planner:
         """A cited source older than a change of the law or its terms gets a note of what changed since."""
         for change in self.knowledge.changes:
             pattern = re.compile(change.old_pattern)
-            if any(c.as_of < change.changed_on and pattern.search(c.quote) for c in answer.citations):
+            # The registry names old appendix items on purpose (labelled as old): only other texts can mislead.
+            if any(c.as_of < change.changed_on and pattern.search(c.quote) and not c.source_id.startswith(("case-", "statutory-"))
+                   for c in answer.citations):
                 refs = self._cite(answer, f"change-{change.id}", quote=None)
                 self._say(answer.confirm, f"時点の違いに注意: {change.summary}", refs,
                           uncertain=change.confidence == UNCONFIRMED)
@@ -270,20 +287,36 @@ class Planner:
         return self.t("timing", "any_time")
 
     def plan_timing(self, ctx: PlanContext, answer: Answer) -> None:
+        """The filing windows, led by the schedule fact closest to what was asked when it is a more specific one."""
         affair = ctx.state.affair
         code = affair.notification_type if affair is not None else None
+        ranked = self._closest_schedule_facts(ctx.reading.text)
+        specific = [f for f in ranked[:1] if f.id not in WINDOW_FACTS]
+        for fact in specific:
+            refs = self._cite(answer, f"schedule-{fact.id}")
+            self._say(answer.conclusion, _first_sentence(fact.fact), refs, uncertain=fact.confidence == UNCONFIRMED)
+        section = answer.reasons if specific else answer.conclusion
         schedule = self._cite(answer, "schedule-windows-3-per-year", ["年3回"])
         if code:
             refs = self._cite(answer, f"notice-{code}", ["受付"]) + (schedule if code in WINDOWED_TYPES else ())
-            self._say(answer.conclusion, self._window_sentence(code), refs)
+            self._say(section, self._window_sentence(code), refs)
         else:
             refs = schedule + self._cite(answer, "notice-replace", ["受付"])
-            self._say(answer.conclusion, self.t("timing", "all"), refs)
-        for fact_id in ("forms-10-months", "exact-months-unknown"):
-            fact = next((f for f in self.knowledge.procedure.schedule if f.id == fact_id), None)
-            if fact is not None:
-                refs = self._cite(answer, f"schedule-{fact.id}")
-                self._say(answer.reasons, _first_sentence(fact.fact), refs, uncertain=fact.confidence == UNCONFIRMED)
+            self._say(section, self.t("timing", "all"), refs)
+        forms = next((f for f in self.knowledge.procedure.schedule if f.id == "forms-10-months"), None)
+        if forms is not None and not specific:
+            self._say(answer.reasons, _first_sentence(forms.fact), self._cite(answer, "schedule-forms-10-months"),
+                      uncertain=forms.confidence == UNCONFIRMED)
+
+    def _closest_schedule_facts(self, question: str) -> list:
+        tokenizer = get_tokenizer()
+        asked = set(tokenizer.tokens(question))
+        scored = []
+        for fact in self.knowledge.procedure.schedule:
+            overlap = len(asked & set(tokenizer.tokens(fact.fact))) / (len(asked) or 1)
+            scored.append((overlap, fact))
+        scored.sort(key=lambda pair: pair[0], reverse=True)
+        return [fact for overlap, fact in scored if overlap >= SCHEDULE_MIN_OVERLAP]
 
     # -- procedure stages ----------------------------------------------------------------------------
     def _stage(self, answer: Answer, phase: str) -> None:
@@ -408,16 +441,28 @@ class Planner:
             ctx._hits = self.retriever.search(ctx.reading.text, k=self.top_k)
         return ctx._hits
 
+    @staticmethod
+    def _structured_first(intent: str, ctx: PlanContext) -> bool:
+        """Intents whose answer the affair and its facts decide, before any generic Q&A answer."""
+        affair = ctx.state.affair
+        return intent in DECISION_INTENTS or (intent in AFFAIR_INTENTS and affair is not None and bool(affair.cases))
+
+    def _answered_by_qa(self, ctx: PlanContext, answer: Answer, threshold: float) -> bool:
+        qa = self.closest_qa(ctx.reading.text, self.hits(ctx), ctx.state.asker, threshold)
+        if qa is None:
+            return False
+        chunk, sentences = qa
+        for sentence in sentences:
+            refs = (answer.cite(cite(chunk, quote=sentence, label=self.names.label(chunk))),)
+            self._say(answer.conclusion, sentence, refs, uncertain=chunk.confidence == UNCONFIRMED)
+        return True
+
     def plan_fallback(self, ctx: PlanContext, answer: Answer) -> None:
-        hits = self.hits(ctx)
-        qa = self.closest_qa(ctx.reading.text, hits, ctx.state.asker)
-        if qa is not None:
-            chunk, sentences = qa
-            uncertain = chunk.confidence == UNCONFIRMED
-            for sentence in sentences:
-                refs = (answer.cite(cite(chunk, quote=sentence, label=self.names.label(chunk))),)
-                self._say(answer.conclusion, sentence.replace(UNCERTAIN_MARK, ""), refs, uncertain=uncertain or UNCERTAIN_MARK in sentence)
+        if any(c.source_id.startswith("qa-") for c in answer.citations):
+            return  # a Q&A answer is already given
+        if self._answered_by_qa(ctx, answer, QA_MIN_SIMILARITY):
             return
+        hits = self.hits(ctx)
         excerpt = self.related_excerpt(ctx.reading.text, hits, answer)
         if excerpt is not None:
             self._say(answer.conclusion, self.t("fallback", "related"))
@@ -425,7 +470,8 @@ class Planner:
         else:
             self._say(answer.conclusion, self.t("fallback", "nothing"))
 
-    def closest_qa(self, question: str, hits: list[Hit], asker: str) -> tuple[Chunk, list[str]] | None:
+    def closest_qa(self, question: str, hits: list[Hit], asker: str, threshold: float = QA_MIN_SIMILARITY
+                   ) -> tuple[Chunk, list[str]] | None:
         """The curated answer of the Q&A whose question is closest to the user's, when it is close enough."""
         tokenizer = get_tokenizer()
         asked = set(tokenizer.tokens(question))
@@ -438,7 +484,7 @@ class Planner:
             similarity = len(asked & q_tokens) / (len(asked | q_tokens) or 1)
             if best is None or similarity > best[0]:
                 best = (similarity, hit.chunk)
-        if best is None or best[0] < QA_MIN_SIMILARITY:
+        if best is None or best[0] < threshold:
             return None
         body = next((line.removeprefix("A: ") for line in best[1].text.split("\n") if line.startswith("A: ")), "")
         sentences = [s for s in _sentences(body) if self.shown(s)]

@@ -18,8 +18,9 @@ class SourceEntry:
     number: int
     label: str
     as_of: str
-    uncertain: bool
+    uncertain: bool  # every fact cited from it is unconfirmed
     citations: tuple[int, ...]
+    partly_uncertain: bool = False  # at least one fact cited from it is unconfirmed
 
     def text(self) -> str:
         mark = "、要確認" if self.uncertain else ""
@@ -35,8 +36,8 @@ def source_entries(answer: Answer) -> list[SourceEntry]:
     entries = []
     for number, (label, indexes) in enumerate(groups.items(), start=1):
         dates = sorted({answer.citations[i].as_of for i in indexes})
-        uncertain = all(answer.citations[i].confidence == "要確認" for i in indexes)
-        entries.append(SourceEntry(number, label, dates[-1], uncertain, tuple(indexes)))
+        flags = [answer.citations[i].confidence == "要確認" for i in indexes]
+        entries.append(SourceEntry(number, label, dates[-1], all(flags), tuple(indexes), any(flags)))
     return entries
 
 

@@ -49,7 +49,7 @@ class ChatService:
         if answer.reply_draft_requested:
             answer.draft = self._draft(session_id, masked)
         result = result_dict(answer, reading, masked_kinds)
-        result = self._phrase(reading.text, result)
+        result = self._phrase(reading.text, answer, result)
         result |= {
             "session": session_id,
             "suggestions": self._suggest(state, answer),
@@ -122,7 +122,7 @@ class ChatService:
         options = following.get(answer.intents[0] if answer.intents else "", following.get("default", []))
         return [o["text"] for o in options if o.get("intent") not in done][:MAX_SUGGESTIONS]
 
-    def _phrase(self, question: str, result: dict[str, Any]) -> dict[str, Any]:
+    def _phrase(self, question: str, answer: Any, result: dict[str, Any]) -> dict[str, Any]:
         """The answer phrased by the configured LLM behind guard rails (the composer's when none)."""
         if result["out_of_scope"]:
             return result
@@ -133,7 +133,7 @@ class ChatService:
             return result | {"llm": {"backend": backend, "used": False, "guard": None, "error": str(exc)}}
         if phraser is None:
             return result
-        outcome = phraser.phrase(question, result)
+        outcome = phraser.phrase(question, answer)
         return result | {"answer": outcome.text, "llm": outcome.summary()}
 
     def _get_phraser(self):  # noqa: ANN202

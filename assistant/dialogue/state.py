@@ -153,7 +153,7 @@ def _matching_affair(state: ConversationState, mention: AffairMention) -> int | 
     return None
 
 
-def _take_mentions(state: ConversationState, reading: Reading) -> None:
+def _take_mentions(state: ConversationState, reading: Reading, correction: bool) -> None:
     focus = None
     for mention in reading.affairs:
         index = _matching_affair(state, mention)
@@ -162,6 +162,9 @@ def _take_mentions(state: ConversationState, reading: Reading) -> None:
             index = len(state.affairs) - 1
         else:
             state.affairs[index].absorb(mention)
+        if mention.facts is not None:
+            affair = state.affairs[index]
+            affair.facts = affair.facts.with_reading(mention.facts, correction=correction)
         focus = index if focus is None else focus
     if focus is not None:
         state.focus = focus
@@ -229,13 +232,14 @@ def advance(state: ConversationState, reading: Reading, reclassify: Reclassify) 
     if reading.has("out_of_scope") and not reading.affairs and not reading.questions[1:]:
         return TurnFocus(("out_of_scope",))
     had_affairs = bool(state.affairs)
-    _take_mentions(state, reading)
-    filled, unsure = _fill_slot(state, reading, reclassify)
     correction = reading.has("correction")
+    _take_mentions(state, reading, correction)
+    filled, unsure = _fill_slot(state, reading, reclassify)
     if correction and filled is None:
         _correct(state, reading, reclassify)
     affair = state.affair
-    if affair is not None and not reading.facts.empty:
+    per_affair = any(m.facts is not None for m in reading.affairs)
+    if affair is not None and not reading.facts.empty and not per_affair:
         affair.facts = affair.facts.with_reading(reading.facts, correction=correction)
         if correction and reading.facts.existing:
             affair.notification_type = None

@@ -15,6 +15,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.answer.model import Answer
+from assistant.answer.render import SourceEntry, facts_for_prompt, source_entries, to_markdown
 from assistant.chunk import Chunk
 from assistant.llm.backends import LLMConfigError, create_chat_model, message_text
 from assistant.llm.guard import GuardReport, Passage, as_data, check_answer
@@ -45,14 +47,6 @@ def _window(text: str, quote: str) -> str:
     return text[start : start + PASSAGE_MAX_CHARS]
 
 
-def render_sources(citations: list[dict[str, Any]]) -> str:
-    lines = ["**出典**"]
-    for number, c in enumerate(citations, start=1):
-        mark = "（要確認）" if c["confidence"] == "要確認" else ""
-        lines.append(f"[{number}] {c['title']}（{c['locator']}、{c['as_of']}時点、{c['confidence']}）{mark}")
-    return "\n".join(lines)
-
-
 @dataclass
 class PhraseOutcome:
     text: str
@@ -71,6 +65,9 @@ class PhraseOutcome:
 
 
 class Phraser:
+    """Phrases an answer object with an LLM: the model sees the answer's statements and their cited passages
+    only, and every sentence it writes is checked against them (assistant.llm.guard)."""
+
     def __init__(self, model: BaseChatModel, prompts_dir: Path, chunks_by_id: dict[str, Chunk], backend: str = "") -> None:
         self.model = model
         self.prompts_dir = Path(prompts_dir)
@@ -84,56 +81,74 @@ class Phraser:
             return None
         return cls(model, settings.prompts_dir, chunks_by_id, settings.llm_backend)
 
-    def passages(self, result: dict[str, Any]) -> list[Passage]:
+    def _entry_texts(self, answer: Answer, entry: SourceEntry) -> list[str]:
+        texts = []
+        for index in entry.citations:
+            citation = answer.citations[index]
+            chunk = self.chunks_by_id.get(citation.source_id)
+            text = _window(chunk.text, citation.quote) if chunk is not None else citation.quote
+            if text not in texts:
+                texts.append(text)
+        return texts
+
+    def _indexed_text(self, answer: Answer, entry: SourceEntry) -> str:
+        ids = dict.fromkeys(answer.citations[i].source_id for i in entry.citations)
+        return "\n".join(self.chunks_by_id[i].text for i in ids if i in self.chunks_by_id)
+
+    def passages(self, answer: Answer) -> list[Passage]:
+        """One passage per entry of the answer's source list, numbered as the reader sees them."""
         passages = []
-        for number, citation in enumerate(result["citations"], start=1):
-            chunk = self.chunks_by_id.get(citation["source_id"])
-            text = chunk.text if chunk is not None else citation["quote"]
-            passages.append(Passage(number, citation["source_id"], _window(text, citation["quote"]), citation["quote"]))
+        for entry in source_entries(answer):
+            first = answer.citations[entry.citations[0]]
+            passages.append(Passage(entry.number, first.source_id, "\n".join(self._entry_texts(answer, entry)), first.quote))
         return passages
 
-    def build_messages(self, question: str, result: dict[str, Any], prompt: str = "answer") -> list[BaseMessage]:
+    def build_messages(self, question: str, answer: Answer, prompt: str = "answer") -> list[BaseMessage]:
         blocks = []
-        for passage, citation in zip(self.passages(result), result["citations"]):
+        for entry, passage in zip(source_entries(answer), self.passages(answer)):
+            confidence = "要確認" if entry.uncertain else "確認済み"
             blocks.append(
-                f'<passage n="{passage.number}" title="{as_data(citation["title"])}" as_of="{citation["as_of"]}" '
-                f'confidence="{citation["confidence"]}">\n{as_data(passage.text)}\n</passage>'
+                f'<passage n="{entry.number}" title="{as_data(entry.label)}" as_of="{entry.as_of}" confidence="{confidence}">\n'
+                f"{as_data(passage.text)}\n</passage>"
             )
-        draft = result["answer"].split("**出典**", 1)[0].strip()
         user = fill_template(
             load_prompt(self.prompts_dir, f"{prompt}_user"),
             question=as_data(question),
             passages="\n".join(blocks) or "（資料なし）",
-            draft=as_data(draft),
+            draft=as_data(facts_for_prompt(answer)),
         )
         return [SystemMessage(content=load_prompt(self.prompts_dir, f"{prompt}_system")), HumanMessage(content=user)]
 
-    def phrase(self, question: str, result: dict[str, Any]) -> PhraseOutcome:
+    def phrase(self, question: str, answer: Answer) -> PhraseOutcome:
         """The model's answer when it passes the guard rails, else the composer's answer."""
-        if not result["citations"]:
-            return PhraseOutcome(result["answer"], False, self.backend, error="出典がないため言い換えを行いませんでした")
-        messages = self.build_messages(question, result)
+        composed = to_markdown(answer)
+        if not answer.citations:
+            return PhraseOutcome(composed, False, self.backend, error="出典がないため言い換えを行いませんでした")
+        messages = self.build_messages(question, answer)
         try:
             reply = self.model.invoke(messages)
         except Exception as exc:  # noqa: BLE001 - any backend failure falls back to the composer
-            return PhraseOutcome(result["answer"], False, self.backend, error=f"{type(exc).__name__}: {exc}")
-        passages = self.passages(result)
-        chunk_texts = {p.source_id: self.chunks_by_id[p.source_id].text for p in passages if p.source_id in self.chunks_by_id}
+            return PhraseOutcome(composed, False, self.backend, error=f"{type(exc).__name__}: {exc}")
+        passages = self.passages(answer)
+        entries = {e.number: e for e in source_entries(answer)}
+        # The guard checks each sentence against the whole indexed text of the chunks its number stands for.
+        chunk_texts = {p.source_id: self._indexed_text(answer, entries[p.number]) for p in passages}
         report = check_answer(message_text(reply), passages, chunk_texts, question)
         if report.fallback:
-            return PhraseOutcome(result["answer"], False, self.backend, report)
-        return PhraseOutcome(self._assemble(report, result), True, self.backend, report)
+            return PhraseOutcome(composed, False, self.backend, report)
+        return PhraseOutcome(self._assemble(report, answer), True, self.backend, report)
 
     @staticmethod
-    def _assemble(report: GuardReport, result: dict[str, Any]) -> str:
-        citations = result["citations"]
-        lines = ["**結論**"]
+    def _assemble(report: GuardReport, answer: Answer) -> str:
+        entries = {e.number: e for e in source_entries(answer)}
+        lines = []
         for sentence in report.kept:
             numbers = [int(n) for n in re.findall(r"\[(\d{1,3})\]", sentence)]
-            uncertain = any(citations[n - 1]["confidence"] == "要確認" for n in numbers)
+            uncertain = any(entries[n].partly_uncertain for n in numbers if n in entries)
             mark = "【要確認】" if uncertain and "【要確認】" not in sentence else ""
             bullet, body = (sentence[:2], sentence[2:]) if sentence.startswith("- ") else ("", sentence)
             lines.append(f"{bullet}{mark}{body}")
-        if result.get("needs_clarification") and result.get("clarifying_question"):
-            lines += ["", "**確認が必要な点**", f"- 確認させてください: {result['clarifying_question']}"]
-        return "\n".join(lines) + "\n\n" + render_sources(citations)
+        if answer.clarifying_question:
+            lines += ["", f"**確認させてください:** {answer.clarifying_question}"]
+        sources = [f"[{e.number}] {e.text()}" for e in entries.values()]
+        return "\n".join(lines) + "\n\n**出典**\n" + "\n".join(sources)

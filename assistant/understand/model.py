@@ -7,6 +7,7 @@ or on first use, and cached under ASSISTANT_HOME keyed by the training data's fi
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import MultiLabelBinarizer
@@ -22,7 +23,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from assistant.advise.matching import fold
 from assistant.understand.data import LabelSet, Utterance
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 NONE = "none"
 INTENT_THRESHOLD = 0.5
 CHANGE_THRESHOLD = 0.5
@@ -50,9 +51,27 @@ def _features() -> FeatureUnion:
     )
 
 
-def _linear(c: float = 4.0, *, classes: int = 2) -> LogisticRegression:
-    solver = "liblinear" if classes <= 2 else "lbfgs"
-    return LogisticRegression(C=c, solver=solver, class_weight="balanced", max_iter=2000, random_state=0)
+# A linear SVM per label: chosen over logistic regression by cross-validation on the utterances (more exact label
+# sets, and some thirty times faster to train). Scores are the logistic of the margin, so 0.5 is the margin 0.
+SVM_C = 0.5
+
+
+def _linear() -> LinearSVC:
+    return LinearSVC(C=SVM_C, class_weight="balanced", random_state=0, max_iter=5000)
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-values))
+
+
+def _scores(model: object, matrix: object) -> tuple[list, np.ndarray]:
+    """(classes, one score per class and row) for a fitted classifier of one label group."""
+    if isinstance(model, DummyClassifier):
+        return list(model.classes_), model.predict_proba(matrix)
+    margins = model.decision_function(matrix)  # type: ignore[attr-defined]
+    if margins.ndim == 1:  # two classes: the margin is that of the second
+        margins = np.stack([-margins, margins], axis=1)
+    return list(model.classes_), _sigmoid(margins)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -83,14 +102,14 @@ class ReaderModel:
     intent_model: OneVsRestClassifier
     change_binarizer: MultiLabelBinarizer
     change_model: OneVsRestClassifier
-    single_models: dict[str, LogisticRegression | DummyClassifier] = field(default_factory=dict)
+    single_models: dict[str, LinearSVC | DummyClassifier] = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
     def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
         matrix = self.features.transform(list(texts))
-        intents = self.intent_model.predict_proba(matrix)
-        changes = self.change_model.predict_proba(matrix)
-        singles = {name: (model.classes_, model.predict_proba(matrix)) for name, model in self.single_models.items()}
+        intents = _sigmoid(self.intent_model.decision_function(matrix))
+        changes = _sigmoid(self.change_model.decision_function(matrix))
+        singles = {name: _scores(model, matrix) for name, model in self.single_models.items()}
         out = []
         for row in range(matrix.shape[0]):
             def best(name: str) -> tuple[str, float]:
@@ -99,7 +118,7 @@ class ReaderModel:
                 return str(classes[index]), float(proba[row][index])
 
             classes, proba = singles["unpromulgated"]
-            unpromulgated = float(proba[row][list(classes).index(True)]) if True in list(classes) else 0.0
+            unpromulgated = float(proba[row][classes.index(True)]) if True in classes else 0.0
             out.append(
                 Prediction(
                     intents=_ranked(self.intent_binarizer.classes_, intents[row]),
@@ -131,6 +150,12 @@ def _targets(utterances: Sequence[Utterance]) -> dict[str, list]:
 
 
 def train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str = "") -> ReaderModel:
+    with warnings.catch_warnings():  # a label absent from a cross-validation fold is expected there
+        warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+        return _train(utterances, labels, fingerprint)
+
+
+def _train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str) -> ReaderModel:
     texts = [u.text for u in utterances]
     features = _features()
     matrix = features.fit_transform(texts)
@@ -141,8 +166,7 @@ def train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str = 
     singles = {}
     for name, target in _targets(utterances).items():
         # A label group that never varies in the data gets a constant predictor.
-        classes = len(set(target))
-        model = _linear(classes=classes) if classes > 1 else DummyClassifier(strategy="most_frequent")
+        model = _linear() if len(set(target)) > 1 else DummyClassifier(strategy="most_frequent")
         singles[name] = model.fit(matrix, target)
     return ReaderModel(labels, fingerprint, features, intent_binarizer, intent_model, change_binarizer, change_model, singles)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,27 +85,34 @@ class Reader:
         prediction = self.model.predict(text)
         return self.reading_from(text, prediction)
 
+    @staticmethod
+    def facts_of(prediction: Prediction) -> NotificationFacts:
+        existing = prediction.existing[0]
+        return NotificationFacts(
+            existing=None if existing == "none" else existing,  # type: ignore[arg-type]
+            changes=frozenset(prediction.chosen_changes()),
+            unpromulgated=prediction.unpromulgated >= 0.5,
+        )
+
     def reading_from(self, text: str, prediction: Prediction, *, source: str = "model") -> Reading:
         intents = prediction.chosen_intents()
         # The model knows only the topics it was shown: a message it is unsure of, in words that occur nowhere
         # in the indexed material, is about something else.
         if prediction.intents[0][1] < INTENT_THRESHOLD and not self.in_domain(text):
             intents = ["out_of_scope"]
-        existing = prediction.existing[0]
         polarity = prediction.polarity[0]
-        facts = NotificationFacts(
-            existing=None if existing == "none" else existing,  # type: ignore[arg-type]
-            changes=frozenset(prediction.chosen_changes()),
-            unpromulgated=prediction.unpromulgated >= 0.5,
-        )
+        affairs = self.affairs(text)
+        if len(affairs) > 1:  # each affair gets the facts its own part of the message states
+            parts = self.model.predict_many([a.text for a in affairs])
+            affairs = [replace(a, facts=self.facts_of(p)) for a, p in zip(affairs, parts)]
         return Reading(
             text=text,
             intents=tuple(intents),
             scores=dict(prediction.intents),
-            facts=facts,
+            facts=self.facts_of(prediction),
             polarity=None if polarity == "none" else polarity,  # type: ignore[arg-type]
             asker=prediction.asker[0],  # type: ignore[arg-type]
-            affairs=tuple(self.affairs(text)),
+            affairs=tuple(affairs),
             reference=self.vocabulary.reference(fold(text)),
             source=source,
         )

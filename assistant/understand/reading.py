@@ -44,6 +44,7 @@ class AffairMention:
     no_fit: bool = False
     ambiguous: bool = False  # an umbrella name: the target group decides the case
     clarifying_question: str | None = None
+    facts: NotificationFacts | None = None  # what this part of the message says of this affair (several affairs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class AffairMention:
             "no_fit": self.no_fit,
             "ambiguous": self.ambiguous,
             "clarifying_question": self.clarifying_question,
+            "facts": self.facts.to_dict() if self.facts else None,
         }
 
 

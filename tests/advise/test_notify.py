@@ -1,41 +1,80 @@
+"""The notification advisor: corpus rules over an affair's facts decide the type or ask the deciding question."""
+
 import pytest
 
-from assistant.advise.notify import advise_notification, is_notification_question
+from assistant.advise.notify import AffairFacts, NotificationAdvisor
+from assistant.understand.reading import NotificationFacts
+
+
+@pytest.fixture(scope="module")
+def advisor(assistant) -> NotificationAdvisor:  # noqa: ANN001
+    return NotificationAdvisor(assistant.knowledge.notification_rules)
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("facts", "expected"),
     [
-        ("高齢者医療費助成で来年度から連携を開始したい。届出はまだ出していません。", "new"),
-        ("届出済みの事務で、照会する情報に地方税関係情報を追加します。何の届出？", "change"),
-        ("届出済みの事務の照会項目から年金給付関係情報を削除したい", "change"),
-        ("既に届け出ている就学援助に別の事例番号を追加したい", "change"),
-        ("条例改正で号ずれが生じました。届出はどうすれば？", "replace"),
-        ("届出書の事務名に誤記がありました", "replace"),
-        ("事業を令和8年3月末で廃止します。届出済みです。", "discontinue"),
+        (AffairFacts(existing="no"), "new"),
+        (AffairFacts(existing="no", changes=frozenset({"info_added"})), "new"),
+        (AffairFacts(existing="yes", changes=frozenset({"info_added"})), "change"),
+        (AffairFacts(existing="yes", changes=frozenset({"info_removed"})), "change"),
+        (AffairFacts(changes=frozenset({"case_added"})), "change"),
+        (AffairFacts(existing="yes", changes=frozenset({"case_removed"})), "change"),  # the affair continues
+        (AffairFacts(existing="yes", changes=frozenset({"abolished"})), "discontinue"),
+        (AffairFacts(existing="yes", changes=frozenset({"linkage_stopped"})), "discontinue"),
+        (AffairFacts(existing="yes", changes=frozenset({"renumber_typo"})), "replace"),
+        (AffairFacts(changes=frozenset({"rename"})), "replace"),
+        (AffairFacts(changes=frozenset({"target_change"}), content_change="yes"), "change"),
+        (AffairFacts(changes=frozenset({"norm_form_change"}), content_change="no"), "replace"),
     ],
 )
-def test_decides_from_stated_facts(text: str, expected: str) -> None:
-    assert is_notification_question(text)
-    advice = advise_notification(text)
-    assert advice.notification_type == expected
-    assert advice.reasons
+def test_facts_decide_the_type(advisor: NotificationAdvisor, facts: AffairFacts, expected: str) -> None:
+    decision = advisor.decide(facts)
+    assert decision.notification_type == expected
+    assert not decision.needs_clarification and decision.rule.reason
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("facts", "slot"),
     [
-        "就学援助の届出はどれを出せばいいですか",
-        "所管を教育委員会から市長部局に移します。届出は？",
-        "対象者を中学生から高校生まで広げます。届出済みです。どうすれば？",
-        "要綱から規則に改めます。届出は何が必要？",
+        (AffairFacts(), "existing"),
+        (AffairFacts(existing="yes"), "changes"),
+        (AffairFacts(changes=frozenset({"target_change"})), "content_change"),
+        (AffairFacts(changes=frozenset({"norm_form_change"})), "content_change"),
+        (AffairFacts(existing="yes", changes=frozenset({"body_change"})), "transfer"),
     ],
 )
-def test_asks_one_question_when_facts_do_not_decide(text: str) -> None:
-    advice = advise_notification(text)
-    assert advice.notification_type is None
-    assert advice.needs_clarification and advice.clarifying_question.endswith(("か。", "。", "？"))
+def test_missing_facts_get_the_one_deciding_question(advisor: NotificationAdvisor, facts: AffairFacts, slot: str) -> None:
+    decision = advisor.decide(facts)
+    assert decision.notification_type is None and decision.needs_clarification
+    assert decision.question_slot == slot
+    assert decision.question == advisor.rules.questions[slot]
 
 
-def test_general_procedure_question_is_not_a_notification_decision() -> None:
-    assert not is_notification_question("届出書の様式はいつ配布されますか")
+def test_unclear_cases_recommend_consulting_the_commission(advisor: NotificationAdvisor) -> None:
+    transfer = advisor.decide(AffairFacts(existing="yes", changes=frozenset({"body_change"})))
+    assert transfer.consult and transfer.confidence == "要確認"
+    unclear = advisor.decide(AffairFacts(changes=frozenset({"target_change"}), content_change="no"))
+    assert unclear.notification_type is None and not unclear.needs_clarification and unclear.consult
+
+
+def test_a_correction_replaces_changes_and_later_statements_win() -> None:
+    facts = AffairFacts(existing="yes", changes=frozenset({"info_added"}))
+    corrected = facts.with_reading(NotificationFacts(existing="no"), correction=True)
+    assert corrected.existing == "no" and corrected.changes == frozenset({"info_added"})
+    replaced = facts.with_reading(NotificationFacts(changes=frozenset({"rename"})), correction=True)
+    assert replaced.changes == frozenset({"rename"})
+    added = facts.with_reading(NotificationFacts(changes=frozenset({"rename"})))
+    assert added.changes == frozenset({"info_added", "rename"})
+    assert AffairFacts.from_dict(added.to_dict()) == added
+
+
+def test_every_rule_can_apply(advisor: NotificationAdvisor) -> None:
+    """No rule is shadowed by an earlier one: each decides for the facts it names."""
+    for rule in advisor.rules.rules:
+        facts = AffairFacts(
+            existing=rule.existing,
+            changes=frozenset(rule.any[:1]),
+            content_change=None if rule.content_change in (None, "unknown") else rule.content_change,
+        )
+        assert advisor.decide(facts).rule.id == rule.id, rule.id

@@ -1,4 +1,4 @@
-"""Help-desk reply drafts: masked inquiry in, polite cited draft out, exported as text or DOCX."""
+"""Help-desk reply drafts: every question of the inquiry answered in order, in the office's voice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from docx import Document
 
-from assistant.dialogue.reply import ReplyDrafter, answer_sections, inquiry_question, mask_inquiry
+from assistant.dialogue.reply import ReplyDrafter, parse_inquiry
 from assistant.service import InputError
 
 INQUIRY = """件名: ひとり親家庭医療費助成の届出について
@@ -15,8 +15,10 @@ INQUIRY = """件名: ひとり親家庭医療費助成の届出について
 
 いつもお世話になっております。
 〇〇市こども家庭課の山田です。
-当市のひとり親家庭医療費助成（届出済み）で、住民票関係情報を追加で照会したいと考えています。
-何の届出が必要でしょうか。
+当市のひとり親家庭医療費助成（届出済み）について、次の3点を教えてください。
+1. 住民票関係情報を追加で照会したいのですが、何の届出が必要でしょうか。
+2. その届出はいつ提出できますか。
+3. 提出の前に確認しておくことはありますか。
 連絡先は 03-1234-5678、yamada@example.lg.jp です。
 よろしくお願いいたします。
 --
@@ -30,42 +32,40 @@ def drafted(assistant) -> dict:  # noqa: ANN001
     return ReplyDrafter(assistant).draft(INQUIRY)
 
 
-def test_draft_structure_and_tone(drafted: dict) -> None:
+def test_every_question_is_answered_in_order(drafted: dict) -> None:
     draft = drafted["draft"]
-    headings = ["■ 結論", "■ 根拠", "■ 確認させていただきたい事項", "■ 今後の手続", "■ 出典"]
-    positions = [draft.index(h) for h in headings]
-    assert positions == sorted(positions)
     assert draft.startswith("件名: Re: ひとり親家庭医療費助成の届出について")
-    assert "ご回答いたします" in draft and draft.rstrip().endswith("何卒よろしくお願い申し上げます。")
-    assert "変更の届出" in draft
-    assert drafted["result"]["notification_type"] == "change"
+    headings = [draft.index(f"{n}. ") for n in (1, 2, 3)]
+    assert headings == sorted(headings)
+    first, second, third = (draft[headings[i]: headings[i + 1] if i < 2 else None] for i in range(3))
+    assert "変更の届出" in first and "受付期間" in second and "事前準備" in third
+    assert [q["notification_type"] for q in drafted["questions"]][0] == "change"
+    assert all(q["cases"] == [10] for q in drafted["questions"])
 
 
-def test_grounds_are_cited_with_verbatim_quotes(drafted: dict, assistant) -> None:  # noqa: ANN001
+def test_the_office_does_not_tell_the_town_to_ask_the_office(assistant) -> None:  # noqa: ANN001
+    draft = ReplyDrafter(assistant).draft("所管が市長部局から教育委員会に移ります。届出済みの就学援助はどうなりますか。")["draft"]
+    assert "事務局に" not in draft.replace("当事務局", "")
+    assert "当事務局" in draft
+
+
+def test_sources_are_listed_once_in_letter_form(drafted: dict) -> None:
     draft = drafted["draft"]
-    grounds = draft.split("■ 根拠", 1)[1].split("■ 確認させていただきたい事項", 1)[0]
-    assert "[1]" in grounds
-    by_id = assistant.index.by_id
-    assert drafted["citations"]
-    for number, citation in enumerate(drafted["citations"], start=1):
-        assert citation["quote"] in by_id[citation["source_id"]].text
-        assert f"[{number}] {citation['title']}" in draft
-    steps = draft.split("■ 今後の手続", 1)[1].split("■ 出典", 1)[0]
-    assert "受付" in steps and "提出するもの" in steps
+    sources = draft.split("（出典）", 1)[1].split("ご不明な点", 1)[0].strip().split("\n")
+    assert sources and len(sources) == len(set(sources))
+    assert not any(".yaml" in line or "qa-" in line for line in sources)
 
 
-def test_personal_data_is_masked_first(drafted: dict) -> None:
+def test_personal_data_is_masked_first_and_the_name_is_a_placeholder(drafted: dict) -> None:
     assert {"phone", "email", "name"} <= set(drafted["masked"])
     for secret in SECRETS:
         assert secret not in drafted["draft"]
-        assert secret not in drafted["question"]
-        assert secret not in drafted["result"]["question"]
+    assert "（ご担当者名）様" in drafted["draft"]
 
 
-def test_clarifying_questions_when_facts_are_missing(assistant) -> None:  # noqa: ANN001
-    result = ReplyDrafter(assistant).draft("子ども医療費助成で情報連携したいのですが、何の届出が必要ですか。")
-    questions = result["draft"].split("■ 確認させていただきたい事項", 1)[1].split("■ 今後の手続", 1)[0]
-    assert "届出をしていますか" in questions
+def test_clarifying_question_when_facts_are_missing(assistant) -> None:  # noqa: ANN001
+    result = ReplyDrafter(assistant).draft("子ども医療費助成について、何の届出が必要ですか。")
+    assert "お知らせください" in result["draft"] and "届出をしていますか" in result["draft"]
 
 
 def test_export_text_and_docx(drafted: dict, assistant, tmp_path: Path) -> None:  # noqa: ANN001
@@ -74,19 +74,18 @@ def test_export_text_and_docx(drafted: dict, assistant, tmp_path: Path) -> None:
     assert text_path.read_text(encoding="utf-8").startswith("件名: Re:")
     docx_path = drafter.export(drafted["draft"] + "\n担当 03-9999-0000", "docx", tmp_path / "reply.docx")
     paragraphs = [p.text for p in Document(str(docx_path)).paragraphs]
-    assert "結論" in paragraphs and "今後の手続" in paragraphs
+    assert any(p.startswith("1. ") for p in paragraphs)
     assert not any("03-9999-0000" in p for p in paragraphs)
     with pytest.raises(InputError):
         drafter.export("x", "pdf", tmp_path / "reply.pdf")
 
 
-def test_helpers() -> None:
-    subject, body = inquiry_question("件名: 質問\nお世話になっております。\n届出の種類を教えてください。\n---\n署名")
-    assert subject == "質問" and body == "届出の種類を教えてください。"
-    masked, kinds = mask_inquiry("福祉課の佐藤と申します。")
-    assert "佐藤" not in masked and kinds == ["name"]
-    sections = answer_sections("**結論**\nA。\n\n**理由・根拠**\n- B [1]\n\n**出典**\n[1] T")
-    assert sections["結論"] == ["A。"] and sections["理由・根拠"] == ["B [1]"]
+def test_parse_inquiry() -> None:
+    subject, context, questions = parse_inquiry("件名: 質問\nA町です。\n(1) 届出の種類は？\n(2) 受付期間は\nいつですか。\n---\n署名")
+    assert subject == "質問" and context == ["A町です。"]
+    assert questions == ["届出の種類は？", "受付期間はいつですか。"]
+    _subject, _context, plain = parse_inquiry("子ども医療費助成で連携したい。何の届出ですか。いつ出せますか。")
+    assert plain == ["何の届出ですか。", "いつ出せますか。"]
 
 
 def test_empty_inquiry_is_rejected(assistant) -> None:  # noqa: ANN001

@@ -1,0 +1,81 @@
+"""Building the reader model: reproducible, cached by data fingerprint, rebuilt when damaged; measured by CV."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.config import PROJECT_ROOT
+from assistant.understand.data import ReaderDataError, load_labels, load_utterances
+from assistant.understand.training import build_model, cache_path, cross_validate, error_summary
+from assistant.understand.data import data_fingerprint
+
+LINES = [
+    {"text": f"{affair}はどの事例に当たりますか", "intents": ["case_fit"]}
+    for affair in ("子ども医療費助成", "市営住宅の管理", "就学援助", "難病見舞金", "在宅介護手当", "奨学金の貸与")
+] + [
+    {"text": f"{what}ので何の届出ですか", "intents": ["notification_type"], "changes": [change], "existing": "yes"}
+    for what, change in (("照会する情報を追加する", "info_added"), ("条例の号がずれた", "renumber_typo"),
+                         ("事業を廃止する", "abolished"), ("住民票関係情報も照会したい", "info_added"),
+                         ("規則の題名が変わる", "rename"), ("制度をやめる", "abolished"))
+] + [{"text": t, "intents": ["answer"], "polarity": p} for t, p in (("はい", "yes"), ("いいえ", "no"), ("はい、そうです", "yes"),
+                                                                      ("まだです", "no"), ("わかりません", "unsure"), ("不明です", "unsure"))]
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    reader = tmp_path / "corpus" / "reader"
+    reader.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "corpus" / "reader" / "labels.yaml", reader / "labels.yaml")
+    (reader / "small.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LINES), encoding="utf-8")
+    return tmp_path / "corpus"
+
+
+def test_model_is_cached_by_fingerprint_and_retrained_when_data_change(small_corpus: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = build_model(small_corpus, cache)
+    path = cache_path(cache, data_fingerprint(small_corpus))
+    assert path.is_file() and first.fingerprint == data_fingerprint(small_corpus)
+    stamp = path.stat().st_mtime_ns
+    assert build_model(small_corpus, cache).fingerprint == first.fingerprint
+    assert path.stat().st_mtime_ns == stamp  # loaded, not trained again
+    extra = small_corpus / "reader" / "small.jsonl"
+    extra.write_text(extra.read_text(encoding="utf-8") + "\n" + json.dumps({"text": "ありがとう", "intents": ["greeting"]}), encoding="utf-8")
+    second = build_model(small_corpus, cache)
+    assert second.fingerprint != first.fingerprint
+    assert not path.exists()  # the stale cache is removed
+
+
+def test_damaged_cache_is_rebuilt(small_corpus: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    build_model(small_corpus, cache)
+    path = cache_path(cache, data_fingerprint(small_corpus))
+    path.write_bytes(b"not a model")
+    model = build_model(small_corpus, cache)
+    assert model.predict("はい").polarity[0] == "yes"
+
+
+def test_training_is_reproducible(small_corpus: Path, tmp_path: Path) -> None:
+    a = build_model(small_corpus, tmp_path / "a", force=True).predict("就学援助の届出は？")
+    b = build_model(small_corpus, tmp_path / "b", force=True).predict("就学援助の届出は？")
+    assert a == b
+
+
+def test_bad_labels_are_refused_with_file_and_line(small_corpus: Path) -> None:
+    bad = small_corpus / "reader" / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "x", "intents": ["weather"]}), encoding="utf-8")
+    with pytest.raises(ReaderDataError, match=r"bad.jsonl 1行目.*weather"):
+        load_utterances(small_corpus)
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ReaderDataError, match="bad.jsonl 1行目"):
+        load_utterances(small_corpus)
+
+
+def test_cross_validation_reports_every_label(small_corpus: Path) -> None:
+    labels = load_labels(small_corpus)
+    report = cross_validate(load_utterances(small_corpus, labels), labels, folds=3)
+    assert report.utterances == len(LINES)
+    assert {s.label for s in report.intents} == set(labels.intents)
+    assert 0.0 <= report.intent_exact <= 1.0 and "case_fit" in report.table()
+    assert isinstance(error_summary(report), str)
