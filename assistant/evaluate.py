@@ -266,11 +266,25 @@ def collect_failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_evaluation(assistant: Assistant, datasets: list[Path], out_dir: Path | None = None, baseline: bool = True) -> dict[str, Any]:
+    from assistant.consult_eval import evaluate_consultations, is_consultation_file, load_consultations
+
+    consultation_files = [p for p in datasets if is_consultation_file(p)]
+    datasets = [p for p in datasets if p not in consultation_files]
+    consultation_metrics: dict[str, Any] = {}
+    consultation_rows: list[dict[str, Any]] = []
+    if consultation_files:
+        from assistant.dialogue.chat import ChatService
+
+        consultation_metrics, consultation_rows = evaluate_consultations(
+            ChatService(assistant).turn, load_consultations(consultation_files))
+    if not datasets:
+        return _consultation_report(assistant, consultation_files, consultation_metrics, consultation_rows, out_dir)
     items = load_dataset(datasets)
     started = time.perf_counter()
     assistant.warm_up()
     warm_seconds = time.perf_counter() - started
     ours, rows = evaluate_system(assistant, items)
+    ours |= {f"consult_{k}": v for k, v in consultation_metrics.items()}
     systems: dict[str, dict[str, Any]] = {"hybrid+advisor": ours}
     systems["bm25-only"] = evaluate_retriever_only(assistant, items, "bm25")
     systems["dense-only"] = evaluate_retriever_only(assistant, items, "dense")
@@ -291,8 +305,33 @@ def run_evaluation(assistant: Assistant, datasets: list[Path], out_dir: Path | N
     json_path = out_dir / f"eval-{stamp}.json"
     html_path = out_dir / f"eval-{stamp}.html"
     json_path.write_text(
-        json.dumps({"meta": meta, "systems": systems, "failures": failures, "rows": rows}, ensure_ascii=False, indent=1),
+        json.dumps({"meta": meta, "systems": systems, "failures": failures, "rows": rows,
+                    "consultation_rows": consultation_rows}, ensure_ascii=False, indent=1),
         encoding="utf-8",
     )
     html_path.write_text(render_html(systems, meta, failures), encoding="utf-8")
-    return {"table": format_table(systems), "json_path": str(json_path), "html_path": str(html_path), "systems": systems, "failures": failures}
+    table = format_table(systems)
+    if consultation_metrics:
+        table += "\n\n" + format_metrics(consultation_metrics)
+    return {"table": table, "json_path": str(json_path), "html_path": str(html_path), "systems": systems, "failures": failures}
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    return "\n".join(f"{key:44}{value!s:>12}" for key, value in metrics.items())
+
+
+def _consultation_report(assistant: Assistant, files: list[Path], metrics: dict[str, Any], rows: list[dict[str, Any]],
+                         out_dir: Path | None) -> dict[str, Any]:
+    out_dir = out_dir or assistant.settings.home / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    json_path = out_dir / f"eval-consult-{stamp}.json"
+    meta = {"datasets": [str(p) for p in files], "created": stamp}
+    json_path.write_text(json.dumps({"meta": meta, "metrics": metrics, "rows": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
+    html_path = out_dir / f"eval-consult-{stamp}.html"
+    failures = [{"id": r["id"], "text": r["text"], "expected": r["expected"],
+                 "got": json.dumps({k: v for k, v in r["checks"].items() if not v}, ensure_ascii=False)}
+                for r in rows if not all(r["checks"].values())]
+    html_path.write_text(render_html({"consultations": metrics}, meta, failures), encoding="utf-8")
+    return {"table": format_metrics(metrics), "json_path": str(json_path), "html_path": str(html_path),
+            "systems": {"consultations": metrics}, "failures": failures}

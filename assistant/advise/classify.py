@@ -7,6 +7,7 @@ similarity to each case's profile. Statutory affairs and affairs no case fits ar
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -101,9 +102,13 @@ class _Evidence:
 
     @property
     def strong(self) -> bool:
-        return self.signature > 0 or self.alias > 0
+        """Evidence beyond word similarity: a concept signature, a local name, or an own top-up of a named
+        statutory affair."""
+        return self.signature > 0 or self.alias > 0 or self.statutory_boost > 0
 
 
+# A long run of kana with no kanji: a name written by its reading.
+_KANA_RUN = re.compile(r"[ぁ-んァ-ンー]{8,}")
 _WORD_CHARS = re.compile(r"[\u3400-\u9fff\u30a0-\u30ffa-z0-9々]")
 
 
@@ -179,8 +184,8 @@ class CaseClassifier:
         return self.chunks_by_id.get(f"case-{case.id:02d}") or case_chunk(case)
 
     # -- evidence ---------------------------------------------------------------------------
-    def _signature_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:
-        for case_id, signatures in self._signatures.items():
+    def _signature_evidence(self, folded: str, evidence: dict[int, _Evidence], signatures_by_case: dict | None = None) -> None:
+        for case_id, signatures in (signatures_by_case or self._signatures).items():
             for groups, weight in signatures:
                 matched: list[str] = []
                 for group in groups:
@@ -196,8 +201,28 @@ class CaseClassifier:
             if evidence[case_id].signature > 0:
                 evidence[case_id].excluded = _present(folded, terms)
 
-    def _alias_evidence(self, folded: str, evidence: dict[int, _Evidence]) -> None:
-        for case_id, aliases in self._aliases.items():
+    @functools.cached_property
+    def _readings(self) -> tuple[dict[int, list], dict[int, list[str]]]:
+        """Signatures and aliases as they are read (katakana), for input written in kana."""
+        reading = get_tokenizer().reading
+        signatures = {
+            case_id: [([[reading(t) for t in group] for group in groups], weight) for groups, weight in items]
+            for case_id, items in self._signatures.items()
+        }
+        aliases = {case_id: [reading(a) for a in items] for case_id, items in self._aliases.items()}
+        return signatures, aliases
+
+    def _kana_evidence(self, text: str, evidence: dict[int, _Evidence]) -> None:
+        """Input written mostly in kana (じゅうどしんしんしょうがいしゃ…) is matched by reading."""
+        if not _KANA_RUN.search(text):
+            return
+        read = get_tokenizer().reading(text)
+        signatures, aliases = self._readings
+        self._signature_evidence(read, evidence, signatures)
+        self._alias_evidence(read, evidence, aliases)
+
+    def _alias_evidence(self, folded: str, evidence: dict[int, _Evidence], aliases_by_case: dict | None = None) -> None:
+        for case_id, aliases in (aliases_by_case or self._aliases).items():
             hits = _present(folded, aliases)
             if hits:
                 longest = max(hits, key=len)
@@ -246,6 +271,7 @@ class CaseClassifier:
         evidence = {case.id: _Evidence() for case in self.cases}
         self._signature_evidence(folded, evidence)
         self._alias_evidence(folded, evidence)
+        self._kana_evidence(text, evidence)
         self._similarity_evidence(text, evidence)
         statutory_matches = self.statutory_matches(folded)
         statutory_affairs = [affair for affair, _ in statutory_matches]
@@ -301,7 +327,8 @@ class CaseClassifier:
         for umbrella, term in self._umbrella_terms:
             if term not in folded:
                 continue
-            specific = [c for c in umbrella.cases if evidence[c].signature > 0]
+            # A case is singled out by words beyond the umbrella name itself (its target group, its benefit).
+            specific = [c for c in umbrella.cases if any(term not in t for t in evidence[c].signature_terms)]
             if not specific:
                 return umbrella
         return None
@@ -355,6 +382,7 @@ class CaseClassifier:
         evidence = {case.id: _Evidence() for case in self.cases}
         self._signature_evidence(folded, evidence)
         self._alias_evidence(folded, evidence)
+        self._kana_evidence(text, evidence)
         strong = [(e.signature + e.alias, case_id) for case_id, e in evidence.items() if e.strong and not e.excluded]
         strong.sort(reverse=True)
         return tuple(case_id for _, case_id in strong), bool(self.statutory_matches(folded))

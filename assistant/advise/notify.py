@@ -32,6 +32,10 @@ class AffairFacts:
             unpromulgated=facts.unpromulgated or self.unpromulgated,
         )
 
+    @property
+    def empty(self) -> bool:
+        return self.existing is None and not self.changes and self.content_change is None and not self.unpromulgated
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "existing": self.existing,

@@ -24,13 +24,14 @@ class Answerer:
         self.knowledge = knowledge
         self.reader = reader
         self.planner = Planner(knowledge, retriever, classifier, NotificationAdvisor(knowledge.notification_rules),
-                               reader.vocabulary, top_k=settings.top_k)
+                               reader.vocabulary, reader.model, top_k=settings.top_k)
 
     def respond(self, reading: Reading, state: ConversationState) -> tuple[Answer, TurnFocus]:
         """Answer one reading in the given conversation state, which is updated in place."""
         focus = advance(state, reading, self.reader.mention)
         answer = self.planner.plan(PlanContext(reading, state, focus))
-        after_answer(state, focus.intents, answer.clarifying_slot, answer.clarifying_question, answer.notification_type)
+        after_answer(state, focus.intents, answer.clarifying_slot, answer.clarifying_question, answer.notification_type,
+                     reading.text)
         return answer, focus
 
 

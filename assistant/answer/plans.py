@@ -6,6 +6,7 @@ that no plan asked for appear only as a separate related excerpt.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.knowledge.models import CONFIRMED, UNCONFIRMED
 from assistant.retrieve.hybrid import Hit, HybridRetriever
+from assistant.understand.model import ReaderModel
 from assistant.understand.reader import ReaderVocabulary
 from assistant.understand.reading import Reading
 
@@ -33,10 +35,14 @@ MAX_INTENTS_PER_ANSWER = 3
 MAX_QA_SENTENCES = 3
 QA_MIN_SIMILARITY = 0.2
 QA_STRONG_SIMILARITY = 0.45
+QA_SAME_QUESTION = 0.6  # a curated answer to the same question is preferred even over a structured plan
 # Intents decided from the affair and its facts: a generic Q&A never answers them in place of the decision.
 DECISION_INTENTS = ("case_fit", "analogous_affair", "notification_type", "statutory", "case_list", "answer", "correction",
                     "greeting", "out_of_scope", "reply_draft", "preparation", "filing_points", "review_points",
                     "requirements", "procedure_flow", "after_filing")
+# Decisions about the affair itself: no generic Q&A answers them.
+AFFAIR_DECISIONS = ("case_fit", "analogous_affair", "notification_type", "statutory", "answer", "correction", "greeting",
+                    "out_of_scope", "reply_draft")
 # Intents whose answer depends on the affair in focus (its case, its notification type) once one is known.
 AFFAIR_INTENTS = ("timing", "info_scope", "filing_points")
 RELATED_MAX_CHARS = 120
@@ -61,8 +67,10 @@ class PlanContext:
 
 class Planner:
     def __init__(self, knowledge: Knowledge, retriever: HybridRetriever, classifier: CaseClassifier,
-                 advisor: NotificationAdvisor, vocabulary: ReaderVocabulary, *, top_k: int = 8) -> None:
+                 advisor: NotificationAdvisor, vocabulary: ReaderVocabulary, reader_model: ReaderModel, *,
+                 top_k: int = 8) -> None:
         self.vocabulary = vocabulary
+        self.reader_model = reader_model
         self.knowledge = knowledge
         self.retriever = retriever
         self.by_id: dict[str, Chunk] = retriever.index.by_id
@@ -113,7 +121,8 @@ class Planner:
             answer.cases = list(affair.cases[:3] if affair.ambiguous else affair.cases[:1])
             answer.statutory = affair.statutory and not affair.cases
         intents = list(ctx.focus.intents[:MAX_INTENTS_PER_ANSWER])
-        if intents and not self._structured_first(intents[0], ctx) and self._answered_by_qa(ctx, answer, QA_STRONG_SIMILARITY):
+        threshold = QA_SAME_QUESTION if self._structured_first(intents[0], ctx) else QA_STRONG_SIMILARITY
+        if intents and intents[0] not in AFFAIR_DECISIONS and self._answered_by_qa(ctx, answer, threshold):
             intents = intents[1:]  # a curated answer to nearly the same question answers the first intent
             ctx.primary = False
         for intent in intents:
@@ -253,9 +262,13 @@ class Planner:
         if affair is not None and affair.statutory and not affair.cases:
             self._statutory(ctx, answer)
             return
+        if affair is None and facts.empty and ctx.reading.has("terms"):
+            return  # a question about what the types mean, not about which one this affair needs
         decision = self.advisor.decide(facts)
         rule = decision.rule
         uncertain = rule.confidence == UNCONFIRMED
+        if decision.notification_type is None and not ctx.primary:
+            return  # a side question that the facts do not decide is left to the question it rides on
         if decision.notification_type is not None:
             code = decision.notification_type
             notice = self.knowledge.notifications[code]
@@ -448,7 +461,7 @@ class Planner:
         return intent in DECISION_INTENTS or (intent in AFFAIR_INTENTS and affair is not None and bool(affair.cases))
 
     def _answered_by_qa(self, ctx: PlanContext, answer: Answer, threshold: float) -> bool:
-        qa = self.closest_qa(ctx.reading.text, self.hits(ctx), ctx.state.asker, threshold)
+        qa = self.closest_qa(ctx.reading.text, ctx.focus.intents, threshold)
         if qa is None:
             return False
         chunk, sentences = qa
@@ -470,25 +483,35 @@ class Planner:
         else:
             self._say(answer.conclusion, self.t("fallback", "nothing"))
 
-    def closest_qa(self, question: str, hits: list[Hit], asker: str, threshold: float = QA_MIN_SIMILARITY
-                   ) -> tuple[Chunk, list[str]] | None:
-        """The curated answer of the Q&A whose question is closest to the user's, when it is close enough."""
+    @functools.cached_property
+    def _qa_questions(self) -> list[tuple[str, frozenset[str], frozenset[str]]]:
+        """Every Q&A entry's chunk id, the words of its question, and the intents the reader finds in it."""
         tokenizer = get_tokenizer()
-        asked = set(tokenizer.tokens(question))
-        best: tuple[float, Chunk] | None = None
-        for hit in hits[:6]:
-            if hit.chunk.kind != "qa" or hit.chunk.meta.get("flagged"):
+        pairs = [p for p in self.knowledge.qa if p.id in self.by_id]
+        readings = self.reader_model.predict_many([p.question for p in pairs]) if pairs else []
+        return [(p.id, frozenset(tokenizer.tokens(p.question)), frozenset(r.chosen_intents())) for p, r in zip(pairs, readings)]
+
+    def closest_qa(self, question: str, intents: tuple[str, ...], threshold: float = QA_MIN_SIMILARITY
+                   ) -> tuple[Chunk, list[str]] | None:
+        """The curated answer of the Q&A entry that asks the same kind of question (an intent in common) in the
+        closest words, when it is close enough."""
+        asked = set(get_tokenizer().tokens(question))
+        wanted = set(intents)
+        best: tuple[float, str] | None = None
+        for chunk_id, words, qa_intents in self._qa_questions:
+            if wanted and not wanted & qa_intents:
                 continue
-            q_line = hit.chunk.text.split("\n", 1)[0].removeprefix("Q: ")
-            q_tokens = set(tokenizer.tokens(q_line))
-            similarity = len(asked & q_tokens) / (len(asked | q_tokens) or 1)
+            similarity = len(asked & words) / (len(asked | words) or 1)
             if best is None or similarity > best[0]:
-                best = (similarity, hit.chunk)
+                best = (similarity, chunk_id)
         if best is None or best[0] < threshold:
             return None
-        body = next((line.removeprefix("A: ") for line in best[1].text.split("\n") if line.startswith("A: ")), "")
+        chunk = self.by_id[best[1]]
+        if chunk.meta.get("flagged"):
+            return None
+        body = next((line.removeprefix("A: ") for line in chunk.text.split("\n") if line.startswith("A: ")), "")
         sentences = [s for s in _sentences(body) if self.shown(s)]
-        return (best[1], sentences[:MAX_QA_SENTENCES]) if sentences else None
+        return (chunk, sentences[:MAX_QA_SENTENCES]) if sentences else None
 
     def related_excerpt(self, question: str, hits: list[Hit], answer: Answer) -> Excerpt | None:
         """One retrieved passage as related material: an ingested official document first, never a case chunk

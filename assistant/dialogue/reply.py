@@ -40,10 +40,14 @@ def parse_inquiry(masked: str) -> tuple[str, list[str], list[str]]:
     """The subject, the context lines and the questions of an inquiry (headers and signature dropped)."""
     subject = ""
     lines: list[str] = []
-    for raw in masked.split("\n"):
-        line = _QUOTE_PREFIX.sub("", raw.strip())
+    raw_lines = [_QUOTE_PREFIX.sub("", raw.strip()) for raw in masked.split("\n")]
+    for index, line in enumerate(raw_lines):
         if _SIGNATURE.match(line):
-            break
+            following = [x for x in raw_lines[index + 1 : index + 6] if x][:3]
+            if any(_SUBJECT.match(x) or _HEADER.match(x) for x in following):
+                lines = []  # a forwarded message starts here: what came before is the request to draft a reply
+                continue
+            break  # the signature
         header = _SUBJECT.match(line)
         if header:
             subject = header.group("subject").strip()

@@ -84,6 +84,7 @@ class Pending:
     question: str
     intent: str
     affair: int | None
+    context_text: str = ""  # the message that led to the question (read again with the reply)
 
 
 @dataclass
@@ -153,9 +154,15 @@ def _matching_affair(state: ConversationState, mention: AffairMention) -> int | 
     return None
 
 
+AFFAIR_QUESTIONS = frozenset({"case_fit", "statutory", "notification_type", "analogous_affair"})
+
+
 def _take_mentions(state: ConversationState, reading: Reading, correction: bool) -> None:
     focus = None
+    about_affair = bool(AFFAIR_QUESTIONS & set(reading.intents))
     for mention in reading.affairs:
+        if mention.statutory and not mention.cases and state.affairs and not about_affair:
+            continue  # e.g. the analogous statutory affair named in a question about the affair in focus
         index = _matching_affair(state, mention)
         if index is None:
             state.affairs.append(AffairState.from_mention(mention))
@@ -200,7 +207,7 @@ def _fill_slot(state: ConversationState, reading: Reading, reclassify: Reclassif
         affair.facts = replace(affair.facts, transfer_details=True)
         return pending.slot, False
     elif pending.slot in (SLOT_TARGET, SLOT_AFFAIR):
-        base = affair.text + "\n" if affair is not None and pending.slot == SLOT_TARGET else ""
+        base = (affair.text if affair is not None and pending.slot == SLOT_TARGET else pending.context_text) + "\n"
         mention = reclassify(base + reading.text)
         if mention.cases or mention.statutory:
             if affair is not None and pending.slot == SLOT_TARGET:
@@ -249,11 +256,13 @@ def advance(state: ConversationState, reading: Reading, reclassify: Reclassify) 
         questions = [carried, *[q for q in questions if q != carried]]
     if not questions:
         questions = ["greeting"] if reading.has("greeting") else list(state.last_intents[:1] or ["case_fit"])
+    if "reply_draft" in questions:  # the other questions are the inquiry's, answered inside the draft
+        questions = ["reply_draft"]
     return TurnFocus(tuple(questions), filled, unsure)
 
 
 def after_answer(state: ConversationState, intents: tuple[str, ...], slot: str | None, question: str | None,
-                 notification_type: str | None) -> None:
+                 notification_type: str | None, message: str = "") -> None:
     """Remember what this turn asked and decided."""
     substantive = [i for i in intents if i not in ("greeting", "out_of_scope", "reply_draft")]
     if substantive:
@@ -261,7 +270,7 @@ def after_answer(state: ConversationState, intents: tuple[str, ...], slot: str |
     if notification_type and state.affair is not None:
         state.affair.notification_type = notification_type
     if slot and question:
-        state.pending = Pending(slot, question, intents[0] if intents else "case_fit", state.focus)
+        state.pending = Pending(slot, question, intents[0] if intents else "case_fit", state.focus, message[-MAX_AFFAIR_TEXT:])
         if asked_key(slot, state.focus) not in state.asked:
             state.asked.append(asked_key(slot, state.focus))
     else:

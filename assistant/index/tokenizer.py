@@ -57,6 +57,16 @@ class JapaneseTokenizer:
                 out.append((form, [p for p in parts if p != form and p.strip()]))
         return out
 
+    def reading(self, text: str) -> str:
+        """The text in katakana as it is read (kanji words by their dictionary reading), without symbols."""
+        out = []
+        for piece in _pieces(text):
+            for morpheme in self._tokenizer.tokenize(piece):
+                if morpheme.part_of_speech()[0] in ("補助記号", "空白", "記号"):
+                    continue
+                out.append(morpheme.reading_form())
+        return "".join(out)
+
     def tokens(self, text: str) -> list[str]:
         """Tokens for BM25: each compound and its parts."""
         out: list[str] = []
