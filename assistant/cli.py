@@ -196,6 +196,36 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reader(args: argparse.Namespace) -> int:
+    """Train the message reader from corpus/reader (cached under ASSISTANT_HOME), or measure it."""
+    from assistant.understand.data import data_fingerprint, load_labels, load_utterances
+    from assistant.understand.training import build_model, cross_validate, error_summary
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    if args.action == "train":
+        started = time.perf_counter()
+        say = None if args.json else (lambda message: print(f"… {message}", file=sys.stderr))
+        model = build_model(settings.corpus_dir, settings.cache_dir, progress=say, force=args.force)
+        summary = {"fingerprint": model.fingerprint, "seconds": round(time.perf_counter() - started, 2),
+                   "intents": len(model.labels.intents), "changes": len(model.labels.changes)}
+        if args.json:
+            _print_json(summary)
+        else:
+            print(f"読み取りモデル: {summary['fingerprint']}（{summary['seconds']} 秒）")
+        return 0
+    labels = load_labels(settings.corpus_dir)
+    report = cross_validate(load_utterances(settings.corpus_dir, labels), labels, folds=args.folds)
+    if args.json:
+        _print_json({"fingerprint": data_fingerprint(settings.corpus_dir)} | {
+            k: v for k, v in report.__dict__.items() if k not in ("intents", "changes", "errors")}
+            | {"labels": [s.__dict__ for s in [*report.intents, *report.changes]], "errors": report.errors})
+    else:
+        print(report.table())
+        print("\n主な誤り:\n" + error_summary(report))
+    return 0
+
+
 # -- answers --------------------------------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
     result = _assistant(args).classify(args.text)
@@ -329,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
 
+    p = sub.add_parser("reader", help="文の読み取りモデルの学習（train）と交差検証（eval）")
+    p.add_argument("action", choices=["train", "eval"])
+    p.add_argument("--force", action="store_true", help="キャッシュがあっても学習し直す")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reader)
+
     p = sub.add_parser("classify", help="事務に当てはまる事例の判定")
     p.add_argument("text")
     p.add_argument("--json", action="store_true")
@@ -376,12 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.index.store import IndexError_
     from assistant.knowledge import CorpusError
     from assistant.service import InputError
+    from assistant.understand.data import ReaderDataError
 
     try:
         return args.func(args)
     except InputError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except (ConfigError, CorpusError, IndexError_, EmbeddingError) as exc:
+    except (ConfigError, CorpusError, IndexError_, EmbeddingError, ReaderDataError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("中断しました", 130)

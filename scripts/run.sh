@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False ANONYMIZED_TELEMETRY=False
 .venv/bin/assistant index build
+.venv/bin/assistant reader train
 if [ -f app.py ]; then
   exec .venv/bin/python app.py "$@"
 fi

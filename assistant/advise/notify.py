@@ -82,6 +82,8 @@ def _holds(rule: NotificationRule, facts: AffairFacts) -> bool:
         return False
     if rule.any and not facts.changes.intersection(rule.any):
         return False
+    if rule.all and not facts.changes.issuperset(rule.all):
+        return False
     if rule.content_change is not None and (facts.content_change or "unknown") != rule.content_change:
         return False
     return True

@@ -310,6 +310,7 @@ class NotificationRule(Sourced):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     existing: Literal["yes", "no"] | None = None
     any: list[ChangeKind] = Field(default_factory=list)
+    all: list[ChangeKind] = Field(default_factory=list)
     content_change: Literal["yes", "no", "unknown"] | None = None
     type: NotificationCode | None = None
     asks: QuestionSlot | Literal["none"] | None = None

@@ -26,6 +26,7 @@ def advisor(assistant) -> NotificationAdvisor:  # noqa: ANN001
         (AffairFacts(changes=frozenset({"rename"})), "replace"),
         (AffairFacts(changes=frozenset({"target_change"}), content_change="yes"), "change"),
         (AffairFacts(changes=frozenset({"norm_form_change"}), content_change="no"), "replace"),
+        (AffairFacts(changes=frozenset({"target_change", "renumber_typo"})), "replace"),
     ],
 )
 def test_facts_decide_the_type(advisor: NotificationAdvisor, facts: AffairFacts, expected: str) -> None:
@@ -74,7 +75,7 @@ def test_every_rule_can_apply(advisor: NotificationAdvisor) -> None:
     for rule in advisor.rules.rules:
         facts = AffairFacts(
             existing=rule.existing,
-            changes=frozenset(rule.any[:1]),
+            changes=frozenset([*rule.any[:1], *rule.all]),
             content_change=None if rule.content_change in (None, "unknown") else rule.content_change,
         )
         assert advisor.decide(facts).rule.id == rule.id, rule.id
