@@ -104,6 +104,16 @@ def main() -> None:
             started = time.perf_counter()
             (assistant.classify if item["mode"] == "classify" else assistant.ask)(item["text"])
             timings[item["mode"]].append((time.perf_counter() - started) * 1000)
+        from assistant.dialogue.chat import ChatService
+
+        chat = ChatService(assistant)
+        timings["chat_turn"] = []
+        consultations = [json.loads(line) for line in (ROOT / "eval/consult/consultations.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+        for consultation in consultations:  # timing only: whole consultations, each turn with the stored state
+            for turn in consultation["turns"]:
+                started = time.perf_counter()
+                chat.turn(f"bench-{consultation['id']}", turn["text"])
+                timings["chat_turn"].append((time.perf_counter() - started) * 1000)
         for mode, values in timings.items():
             results[f"{mode}_ms"] = {"n": len(values), "p50": round(statistics.median(values), 2), "p95": round(percentile(values, 0.95), 2)}
         # Includes the one-off extraction of the word-vector cache from ja-ginza (spaCy) done above.

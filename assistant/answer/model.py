@@ -22,6 +22,7 @@ class Excerpt:
 
     citation: int
     text: str
+    uncertain: bool = False
 
 
 @dataclass

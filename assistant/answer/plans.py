@@ -35,6 +35,7 @@ MAX_INTENTS_PER_ANSWER = 3
 MAX_QA_SENTENCES = 3
 QA_MIN_SIMILARITY = 0.2
 QA_STRONG_SIMILARITY = 0.45
+QA_INTENT_BONUS = 0.1  # an entry that asks the same kind of question counts as closer
 QA_SAME_QUESTION = 0.6  # a curated answer to the same question is preferred even over a structured plan
 # Intents decided from the affair and its facts: a generic Q&A never answers them in place of the decision.
 DECISION_INTENTS = ("case_fit", "analogous_affair", "notification_type", "statutory", "case_list", "answer", "correction",
@@ -499,9 +500,8 @@ class Planner:
         wanted = set(intents)
         best: tuple[float, str] | None = None
         for chunk_id, words, qa_intents in self._qa_questions:
-            if wanted and not wanted & qa_intents:
-                continue
             similarity = len(asked & words) / (len(asked | words) or 1)
+            similarity += QA_INTENT_BONUS if wanted & qa_intents else 0.0
             if best is None or similarity > best[0]:
                 best = (similarity, chunk_id)
         if best is None or best[0] < threshold:
@@ -524,13 +524,14 @@ class Planner:
         usable.sort(key=lambda h: (not self.names.is_official_document(h.chunk), -h.score))
         chunk = usable[0].chunk
         tokens = set(get_tokenizer().tokens(question))
-        sentences = [s for line in chunk.text.split("\n")[1:] or [chunk.text] for s in _sentences(line) if self.shown(s)]
+        lines = [re.sub(r"^[QA]: ", "", line) for line in chunk.text.split("\n")[1:] or [chunk.text]]
+        sentences = [s for line in lines for s in _sentences(line) if self.shown(s)]
         if not sentences:
             return None
         best = max(sentences, key=lambda s: len(tokens & set(get_tokenizer().tokens(s))))
         quote = best[:RELATED_MAX_CHARS]
         index = answer.cite(cite(chunk, quote=quote, label=self.names.label(chunk)))
-        return Excerpt(index, quote)
+        return Excerpt(index, quote.replace(UNCERTAIN_MARK, ""), chunk.confidence == UNCONFIRMED or UNCERTAIN_MARK in quote)
 
 
 def _load_yaml(path: Path) -> dict:

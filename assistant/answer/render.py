@@ -66,7 +66,8 @@ def to_markdown(answer: Answer) -> str:
     if answer.confirm:
         parts += ["", "**確認が必要な点**", *[f"- {_statement(s, numbers)}" for s in answer.confirm]]
     if answer.related:
-        parts += ["", "**関連資料**", *[f"> {e.text} [{numbers[e.citation]}]" for e in answer.related if e.citation in numbers]]
+        parts += ["", "**関連資料**", *[f"> {UNCERTAIN_MARK if e.uncertain else ''}{e.text} [{numbers[e.citation]}]"
+                                       for e in answer.related if e.citation in numbers]]
     entries = source_entries(answer)
     if entries:
         parts += ["", "**出典**", *[f"[{e.number}] {e.text()}" for e in entries]]

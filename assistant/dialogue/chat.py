@@ -5,16 +5,18 @@ session continues in another process."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
 
 from assistant.answer.compose import result_dict
 from assistant.dialogue.state import ConversationState
-from assistant.dialogue.store import DialogueStore, StoreError, validate_session_id
-from assistant.service import validate_question
+from assistant.dialogue.store import DialogueStore, SessionConflict, StoreError
 from assistant.textnorm import mask_personal_data
+from assistant.validation import clean_text, validate_question, validate_session_id
 
 KIND = "chat"
 SUGGESTIONS_FILE = "suggestions.yaml"
@@ -22,11 +24,40 @@ MAX_SUGGESTIONS = 3
 # A message this long that asks for a reply draft carries the inquiry itself; a shorter one refers to the
 # consultation so far.
 INQUIRY_MIN_CHARS = 80
+MAX_CONFLICT_RETRIES = 5
 
 
 def split_pieces(text: str) -> list[str]:
     """Stream pieces: sentences and lines; joined they give the text back unchanged."""
     return [piece for piece in re.split(r"(?<=[。\n])", text) if piece]
+
+
+class _SessionLocks:
+    """One lock per session id in use (created on demand, dropped when no turn holds or waits for it)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._locks[key]
+
+
+_SESSION_LOCKS = _SessionLocks()
+
+
+_SESSION_LOCKS = _SessionLocks()
 
 
 class ChatService:
@@ -39,24 +70,44 @@ class ChatService:
 
     # -- public API ------------------------------------------------------------------------------
     def turn(self, session_id: str, message: str) -> dict[str, Any]:
+        """Answer one message; the exchange and the new state are stored together, or not at all.
+
+        Turns of one session take turns within this process; when another process stores a turn
+        between this turn's read and its write, the turn is worked out again on the newer state,
+        so no turn's context is overwritten.
+        """
         session_id = validate_session_id(session_id)
-        validate_question(message, self.assistant.settings.max_question_chars)
-        masked, masked_kinds = mask_personal_data(message.strip())
-        record = self.store.load_session(KIND, session_id)
-        state = ConversationState.from_dict(record.state if record else None)
+        question = validate_question(message, self.assistant.settings.max_question_chars)
+        masked, masked_kinds = mask_personal_data(question)
         reading = self.assistant.read(masked)
+        with _SESSION_LOCKS.hold(session_id):
+            for _attempt in range(MAX_CONFLICT_RETRIES):
+                record = self.store.load_session(KIND, session_id)
+                state = ConversationState.from_dict(record.state if record else None)
+                result = self._answer(session_id, reading, masked_kinds, state)
+                try:
+                    number = self.store.add_exchange(
+                        KIND, session_id, masked, result["answer"], result, state.to_dict(),
+                        expected_revision=record.revision if record else None,
+                    )
+                except SessionConflict:
+                    continue
+                return result | {"turn": number}
+        raise SessionConflict(f"セッション {session_id} には同時に多くの質問が届いたため、この質問は記録していません。もう一度送信してください")
+
+    def _answer(self, session_id: str, reading: Any, masked_kinds: list[str], state: ConversationState) -> dict[str, Any]:
+        """The result of one reading against the session's state (which it updates in place)."""
+        masked = reading.text
         answer, _focus = self.assistant.answerer.respond(reading, state)
         if answer.reply_draft_requested:
             answer.draft = self._draft(session_id, masked)
         result = result_dict(answer, reading, masked_kinds)
         result = self._phrase(reading.text, answer, result)
-        result |= {
+        return result | {
             "session": session_id,
             "suggestions": self._suggest(state, answer),
             "context": self._context(state),
         }
-        number = self.store.add_exchange(KIND, session_id, masked, result["answer"], result, state.to_dict())
-        return result | {"turn": number}
 
     def stream(self, session_id: str, message: str) -> Iterator[dict[str, Any]]:
         result = self.turn(session_id, message)
@@ -77,7 +128,7 @@ class ChatService:
             raise StoreError("評価は +1（役に立った）または -1（役に立たなかった）で指定してください")
         if not isinstance(turn, int) or not 1 <= turn <= self.store.turn_count(KIND, session_id):
             raise StoreError(f"セッション {session_id} にターン {turn} はありません")
-        masked_comment, _ = mask_personal_data(comment or "")
+        masked_comment, _ = mask_personal_data(clean_text(comment or ""))
         self.store.add_feedback(session_id, turn, rating, masked_comment.strip()[:2000])
 
     def context(self, session_id: str) -> dict[str, Any]:

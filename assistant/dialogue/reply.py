@@ -16,8 +16,8 @@ from assistant.answer.model import Answer, Statement
 from assistant.answer.render import citation_numbers, citations_for_output, source_entries, to_markdown
 from assistant.dialogue.export import check_format, write_text, write_text_docx
 from assistant.dialogue.state import ConversationState
-from assistant.service import validate_question
 from assistant.textnorm import mask_personal_data
+from assistant.validation import validate_question
 
 _SUBJECT = re.compile(r"^(件名|subject)\s*[:：]\s*(?P<subject>.+)$", re.IGNORECASE)
 _HEADER = re.compile(r"^(from|to|cc|date|送信者|差出人|宛先|送信日時|日時)\s*[:：]", re.IGNORECASE)

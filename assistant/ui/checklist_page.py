@@ -72,7 +72,7 @@ def _question_markdown(result: dict[str, Any]) -> str:
 
 
 def _view(result: dict[str, Any]) -> tuple[Any, ...]:
-    """(question, progress, why, items, answer box, export area, result)."""
+    """(question, progress, why, items, answer box, export area, result, the session and step shown)."""
     progress = result.get("progress") or {}
     why = str(result.get("why") or "")
     why_block = "\n\n".join(
@@ -86,6 +86,7 @@ def _view(result: dict[str, Any]) -> tuple[Any, ...]:
         gr.Textbox(value=""),
         gr.Group(visible=True),
         result,
+        {"session": result.get("session"), "step": result.get("step")},
     )
 
 
@@ -118,30 +119,36 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     with gr.Accordion("詳細データ（JSON）", open=False):
         result = gr.JSON(label="チェックリストの状態")
 
-    outputs = [question, progress, why, items, answer, export_area, result]
+    # The session and step this tab last showed: an answer is recorded only for the question the user saw.
+    shown_step = gr.State(None)
+    outputs = [question, progress, why, items, answer, export_area, result, shown_step]
     options: dict[str, Any] = {"concurrency_id": ANSWER_GROUP, "concurrency_limit": ANSWER_LIMIT}
 
-    def step(session_id: str, text: str | None) -> tuple[Any, ...]:
+    def step(session_id: str, text: str | None, shown: dict[str, Any] | None = None) -> tuple[Any, ...]:
         session = require_session(session_id)
+        expected = shown.get("step") if text is not None and shown and shown.get("session") == session else None
         with friendly_errors():
-            return _view(context.checklist.step(session, text))
+            outcome = context.checklist.step(session, text, expected_step=expected)
+        if not outcome.get("accepted", True):
+            gr.Warning(str(outcome.get("message") or ""), title="回答は記録されていません")
+        return _view(outcome)
 
     def begin(session_id: str) -> tuple[Any, ...]:
         return step(session_id, None)
 
-    def reply(session_id: str, text: str) -> tuple[Any, ...]:
+    def reply(session_id: str, text: str, shown: dict[str, Any] | None) -> tuple[Any, ...]:
         if not (text or "").strip():
             raise user_error("回答を入力するか、「はい」「いいえ」などのボタンを押してください")
-        return step(session_id, text.strip())
+        return step(session_id, text.strip(), shown)
 
-    def quick(label: str, session_id: str) -> tuple[Any, ...]:
-        return step(session_id, label)
+    def quick(label: str, session_id: str, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+        return step(session_id, label, shown)
 
     start.click(begin, inputs=[session], outputs=outputs, api_name="checklist_start", **options)
     gr.on(
         triggers=[submit.click, answer.submit],
         fn=reply,
-        inputs=[session, answer],
+        inputs=[session, answer, shown_step],
         outputs=outputs,
         api_name="checklist_answer",
         **options,
@@ -149,7 +156,7 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     for key, button in quick_buttons.items():
         button.click(
             functools.partial(quick, QUICK_ANSWERS[key]),
-            inputs=[session],
+            inputs=[session, shown_step],
             outputs=outputs,
             api_name=f"checklist_{key}",
             **options,
@@ -165,19 +172,20 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
             gr.Group(visible=False),
             None,
             None,
+            None,
         )
 
     fresh.click(
         new_session,
-        outputs=[session, question, progress, why, items, export_area, sheet, result],
+        outputs=[session, question, progress, why, items, export_area, sheet, result, shown_step],
         api_name="checklist_new_session",
     )
 
     def export_sheet(session_id: str, label: str) -> str:
         session = require_session(session_id)
         fmt = export_format(label, EXPORT_FORMATS)
-        target = context.export_path(f"事前相談シート-{session}", fmt)
         with friendly_errors():
+            target = context.export_path(f"事前相談シート-{session}", fmt)
             path: Path = context.checklist.export(session, fmt, target)
         return str(path)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.config import Settings
+from assistant.files import path_inside
 from assistant.ui.accounts import AccountStore
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ class UIContext:
         return folder
 
     def export_path(self, stem: str, suffix: str) -> Path:
-        """A fresh, hard-to-guess file name for a download."""
-        return self.web_exports_dir / f"{stem}-{secrets.token_hex(8)}.{suffix}"
+        """A fresh, hard-to-guess file name for a download, checked to lie in the web exports folder."""
+        return path_inside(self.web_exports_dir, f"{stem}-{secrets.token_hex(8)}.{suffix}")
 
     @property
     def uploads_dir(self) -> Path:
@@ -85,6 +86,10 @@ class UIContext:
         folder = self.settings.documents_dir / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def upload_path(self, name: str) -> Path:
+        """Where an upload called `name` is kept: its base name only, checked to lie in the uploads folder."""
+        return path_inside(self.uploads_dir, Path(name).name)
 
 
 def new_session_id(prefix: str) -> str:
