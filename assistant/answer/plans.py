@@ -35,15 +35,12 @@ MAX_INTENTS_PER_ANSWER = 3
 MAX_QA_SENTENCES = 3
 QA_MIN_SIMILARITY = 0.2
 QA_STRONG_SIMILARITY = 0.45
+HELPDESK_AUDIENCE = "ヘルプデスク"
 QA_INTENT_BONUS = 0.1  # an entry that asks the same kind of question counts as closer
-QA_SAME_QUESTION = 0.6  # a curated answer to the same question is preferred even over a structured plan
 # Intents decided from the affair and its facts: a generic Q&A never answers them in place of the decision.
 DECISION_INTENTS = ("case_fit", "analogous_affair", "notification_type", "statutory", "case_list", "answer", "correction",
                     "greeting", "out_of_scope", "reply_draft", "preparation", "filing_points", "review_points",
                     "requirements", "procedure_flow", "after_filing")
-# Decisions about the affair itself: no generic Q&A answers them.
-AFFAIR_DECISIONS = ("case_fit", "analogous_affair", "notification_type", "statutory", "answer", "correction", "greeting",
-                    "out_of_scope", "reply_draft")
 # Intents whose answer depends on the affair in focus (its case, its notification type) once one is known.
 AFFAIR_INTENTS = ("timing", "info_scope", "filing_points")
 RELATED_MAX_CHARS = 120
@@ -122,8 +119,7 @@ class Planner:
             answer.cases = list(affair.cases[:3] if affair.ambiguous else affair.cases[:1])
             answer.statutory = affair.statutory and not affair.cases
         intents = list(ctx.focus.intents[:MAX_INTENTS_PER_ANSWER])
-        threshold = QA_SAME_QUESTION if self._structured_first(intents[0], ctx) else QA_STRONG_SIMILARITY
-        if intents and intents[0] not in AFFAIR_DECISIONS and self._answered_by_qa(ctx, answer, threshold):
+        if intents and not self._structured_first(intents[0], ctx) and self._answered_by_qa(ctx, answer, QA_STRONG_SIMILARITY):
             intents = intents[1:]  # a curated answer to nearly the same question answers the first intent
             ctx.primary = False
         for intent in intents:
@@ -462,7 +458,7 @@ class Planner:
         return intent in DECISION_INTENTS or (intent in AFFAIR_INTENTS and affair is not None and bool(affair.cases))
 
     def _answered_by_qa(self, ctx: PlanContext, answer: Answer, threshold: float) -> bool:
-        qa = self.closest_qa(ctx.reading.text, ctx.focus.intents, threshold)
+        qa = self.closest_qa(ctx.reading.text, ctx.focus.intents, threshold, asker=ctx.state.asker)
         if qa is None:
             return False
         chunk, sentences = qa
@@ -485,23 +481,27 @@ class Planner:
             self._say(answer.conclusion, self.t("fallback", "nothing"))
 
     @functools.cached_property
-    def _qa_questions(self) -> list[tuple[str, frozenset[str], frozenset[str]]]:
-        """Every Q&A entry's chunk id, the words of its question, and the intents the reader finds in it."""
+    def _qa_questions(self) -> list[tuple[str, frozenset[str], frozenset[str], str]]:
+        """Every Q&A entry's chunk id, the words of its question, the intents the reader finds in it, its audience."""
         tokenizer = get_tokenizer()
         pairs = [p for p in self.knowledge.qa if p.id in self.by_id]
         readings = self.reader_model.predict_many([p.question for p in pairs]) if pairs else []
-        return [(p.id, frozenset(tokenizer.tokens(p.question)), frozenset(r.chosen_intents())) for p, r in zip(pairs, readings)]
+        return [(p.id, frozenset(tokenizer.tokens(p.question)), frozenset(r.chosen_intents()), p.audience)
+                for p, r in zip(pairs, readings)]
 
-    def closest_qa(self, question: str, intents: tuple[str, ...], threshold: float = QA_MIN_SIMILARITY
-                   ) -> tuple[Chunk, list[str]] | None:
+    def closest_qa(self, question: str, intents: tuple[str, ...], threshold: float = QA_MIN_SIMILARITY, *,
+                   asker: str = "staff") -> tuple[Chunk, list[str]] | None:
         """The curated answer of the Q&A entry that asks the same kind of question (an intent in common) in the
         closest words, when it is close enough."""
         asked = set(get_tokenizer().tokens(question))
         wanted = set(intents)
         best: tuple[float, str] | None = None
-        for chunk_id, words, qa_intents in self._qa_questions:
+        for chunk_id, words, qa_intents, audience in self._qa_questions:
+            if asker == "staff" and audience == HELPDESK_AUDIENCE:
+                continue  # written for the help desk (how to answer a town), not for the town itself
             similarity = len(asked & words) / (len(asked | words) or 1)
-            similarity += QA_INTENT_BONUS if wanted & qa_intents else 0.0
+            if wanted & qa_intents:
+                similarity += QA_INTENT_BONUS
             if best is None or similarity > best[0]:
                 best = (similarity, chunk_id)
         if best is None or best[0] < threshold:

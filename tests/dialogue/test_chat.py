@@ -76,7 +76,7 @@ def test_two_affairs_keep_their_own_facts(chat: ChatService) -> None:
     chat.turn("s6", "子ども医療費助成は届出済みで、市営住宅の管理はまだ連携していません。")
     latter = chat.turn("s6", "後者は何の届出ですか")
     assert latter["notification_type"] == "new" and latter["cases"] == [7]
-    former = chat.turn("s6", "前者で照会する情報を追加する場合は？")
+    former = chat.turn("s6", "前者で照会する情報を追加する場合は、何の届出ですか？")
     assert former["notification_type"] == "change" and former["cases"] == [1]
 
 
@@ -186,7 +186,7 @@ def test_scripted_ten_turn_consultation(chat: ChatService) -> None:
 
 def test_a_turn_overtaken_by_another_process_is_worked_out_again(db_assistant, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     chat = ChatService(db_assistant)
-    first = chat.turn("elsewhere", "子ども医療費助成で情報連携したい。何の届出が必要ですか？")
+    first = chat.turn("elsewhere", "子ども医療費助成について、何の届出が必要ですか？")
     established = chat.store.load_session("chat", "elsewhere").state
     real_load = chat.store.load_session
     reads = []
@@ -194,7 +194,7 @@ def test_a_turn_overtaken_by_another_process_is_worked_out_again(db_assistant, m
     def load_then_overtaken(kind: str, session_id: str):  # noqa: ANN202
         record = real_load(kind, session_id)
         if not reads:  # another process stores its first turn while this one works on its read
-            chat.store.add_exchange("chat", "race", "子ども医療費助成で情報連携したい", first["answer"], first, established)
+            chat.store.add_exchange("chat", "race", "子ども医療費助成について、何の届出が必要ですか？", first["answer"], first, established)
         reads.append(record)
         return record
 
@@ -203,7 +203,7 @@ def test_a_turn_overtaken_by_another_process_is_worked_out_again(db_assistant, m
     assert len(reads) == 2 and result["turn"] == 2
     assert result["context"]["cases"] == [1] and result["notification_type"] == "new"
     stored = chat.store.load_session("chat", "race").state
-    assert stored["cases"] == [1] and stored["facts"]["existing"] is False
+    assert stored["affairs"][0]["cases"] == [1] and stored["affairs"][0]["facts"]["existing"] == "no"
 
 
 def test_feedback_with_control_codes_and_undecodable_text_is_stored_clean(chat: ChatService) -> None:
