@@ -111,7 +111,7 @@ class Assistant:
     # -- single-turn operations ---------------------------------------------------------------
     def classify(self, text: str) -> dict[str, Any]:
         question = validate_question(text, self.settings.max_question_chars)
-        from assistant.textnorm import mask_personal_data
+        from assistant.privacy import mask_personal_data
 
         masked, _ = mask_personal_data(question)
         result = self.classifier.classify(masked).to_dict()

@@ -22,7 +22,7 @@ from assistant.index.tokenizer import get_tokenizer
 from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.retrieve.hybrid import Hit, HybridRetriever
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import mask_personal_data
 
 DOMAIN_TERMS = re.compile(
     r"独自利用|情報連携|連携|届出|届け出|事例|番号法|番号利用条例|条例|特定個人情報|委員会|助成|手当|医療費|給付|貸付|減免|"

@@ -19,7 +19,7 @@ from assistant.answer.compose import DOMAIN_TERMS
 from assistant.dialogue.store import DialogueStore, StoreError, validate_session_id
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.service import validate_question
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import mask_personal_data
 
 KIND = "chat"
 FOLLOW_UP_MAX_CHARS = 60

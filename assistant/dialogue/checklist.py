@@ -32,7 +32,7 @@ from assistant.dialogue.export import (
 )
 from assistant.dialogue.store import DialogueStore, StoreError, validate_session_id
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import mask_personal_data
 
 KIND = "checklist"
 DONE = "done"

@@ -13,14 +13,14 @@ from typing import Any
 from assistant.citations import cite
 from assistant.dialogue.export import check_format, citation_line, write_text, write_text_docx
 from assistant.service import validate_question
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import MASK_TOKEN, mask_personal_data
 
 SECTION = re.compile(r"^\*\*(結論|理由・根拠|確認が必要な点|出典)\*\*$")
 _SUBJECT = re.compile(r"^(件名|subject)\s*[:：]\s*(?P<subject>.+)$", re.IGNORECASE)
 _HEADER = re.compile(r"^(from|to|cc|date|送信者|差出人|宛先|送信日時|日時)\s*[:：]", re.IGNORECASE)
 _BOILERPLATE = re.compile(
     r"お世話になって|お疲れ様|お疲れさま|いつも大変|いつもありがとう|突然のご連絡|よろしくお願い|宜しくお願い|以上、?です|"
-    r"^以上$|御中$|様$|^[\[［]?(個人情報|電話番号|メールアドレス|個人番号)マスク済[\]］]?$"
+    r"^以上$|御中$|様$"
 )
 _SIGNATURE = re.compile(r"^([-=＝ー―_＿*＊~〜]{3,}|--)\s*$")
 DEFAULT_SUBJECT = "独自利用事務の情報連携に関するお問い合わせ"
@@ -43,7 +43,7 @@ def inquiry_question(masked: str) -> tuple[str, str]:
         if header:
             subject = header.group("subject").strip()
             continue
-        if not line or _HEADER.match(line) or _BOILERPLATE.search(line):
+        if not line or _HEADER.match(line) or _BOILERPLATE.search(line) or MASK_TOKEN.fullmatch(line):
             continue
         body.append(line)
     return subject, "\n".join(body) or masked

@@ -1,7 +1,7 @@
 """Optional LLM phrasing of an answer from the same retrieved passages, behind guard rails.
 
-The composer's result (its citations and their chunks) is the only material the model sees. The
-model's text is checked sentence by sentence (assistant.llm.guard); when too little survives, the
+The composer's result (its citations and their chunks) is the only material the model sees, and
+every text put into the prompt passes the masker of personal data first. The model's text is checked sentence by sentence (assistant.llm.guard); when too little survives, the
 composer's own answer is used instead. Prompts are files in `settings.prompts_dir`.
 """
 
@@ -18,6 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant.chunk import Chunk
 from assistant.llm.backends import LLMConfigError, create_chat_model, message_text
 from assistant.llm.guard import GuardReport, Passage, as_data, check_answer
+from assistant.privacy import mask_personal_data
 
 __all__ = ["LLMConfigError", "PhraseOutcome", "Phraser", "create_chat_model", "fill_template", "load_prompt"]
 
@@ -93,18 +94,21 @@ class Phraser:
         return passages
 
     def build_messages(self, question: str, result: dict[str, Any], prompt: str = "answer") -> list[BaseMessage]:
+        def data(text: str) -> str:
+            return as_data(mask_personal_data(text)[0])
+
         blocks = []
         for passage, citation in zip(self.passages(result), result["citations"]):
             blocks.append(
-                f'<passage n="{passage.number}" title="{as_data(citation["title"])}" as_of="{citation["as_of"]}" '
-                f'confidence="{citation["confidence"]}">\n{as_data(passage.text)}\n</passage>'
+                f'<passage n="{passage.number}" title="{data(citation["title"])}" as_of="{citation["as_of"]}" '
+                f'confidence="{citation["confidence"]}">\n{data(passage.text)}\n</passage>'
             )
         draft = result["answer"].split("**出典**", 1)[0].strip()
         user = fill_template(
             load_prompt(self.prompts_dir, f"{prompt}_user"),
-            question=as_data(question),
+            question=data(question),
             passages="\n".join(blocks) or "（資料なし）",
-            draft=as_data(draft),
+            draft=data(draft),
         )
         return [SystemMessage(content=load_prompt(self.prompts_dir, f"{prompt}_system")), HumanMessage(content=user)]
 
