@@ -206,7 +206,10 @@ URL_PATTERN = re.compile(r"(?:https?://|www\.)[^\s<>\"'()（）「」]+")
 _NAME_KANJI = rf"[{_KANJI}]{{1,10}}(?: [{_KANJI}]{{1,6}})?"
 _NAME_KATAKANA = rf"[{_KATAKANA}]{{2,12}}(?:[ ・][{_KATAKANA}]{{2,12}})?"
 _NAME = rf"(?:{_NAME_KANJI}|{_NAME_KATAKANA})"
-_NAME_SHAPE = re.compile(rf"[{_KANJI}{_KATAKANA}{_HIRAGANA}A-Za-z]{{1,15}}(?:[ ・][{_KANJI}{_KATAKANA}{_HIRAGANA}A-Za-z]{{1,15}})?")
+# After a colon a name may also be written in hiragana or Latin letters (「担当:やまだ」「From: Taro Yamada」).
+_KANA_OR_LATIN_NAME = re.compile(rf"[{_HIRAGANA}]{{2,8}}(?: [{_HIRAGANA}]{{2,8}})?|[A-Za-z]{{2,15}}(?: [A-Za-z]{{2,15}})?")
+_HAS_HIRAGANA = re.compile(f"[{_HIRAGANA}]")
+_ALL_HIRAGANA = re.compile(f"[{_HIRAGANA}]+")
 _JAPANESE_NAME = re.compile(_NAME)
 # A name that starts where a run of its script starts (「データ佐藤」 → 佐藤, 「医療費助成山田」 → the whole run).
 # The whole run is taken (up to 30 characters) and a department or title is cut off its start later.
@@ -319,7 +322,7 @@ class Masker:
             rf"(?P<label>{_alternation(v.labelled_values)})(?:\([^()\n]{{1,10}}\))?{_LABEL_SEPARATOR}(?P<value>{_VALUE})"
         )
         self._person_label_words = {w.lower() for w in v.person_labels}
-        self._person_words = _alternation(v.person_words)
+        self._owner = re.compile(rf"(?:{_alternation(v.person_words)})の$")
         self._honorific_tokens = (*v.honorifics, *_VALUE_TAILS)
         # (word, characters needed before it) for cutting a department or title off the start of a name.
         # Places are never cut off (中村, 木村), nor words that also end surnames (小室).
@@ -467,9 +470,9 @@ class Masker:
     def _labelled_value(self, text: str, match: re.Match[str], value_type: str) -> tuple[int, int] | None:
         start, end = match.span("value")
         value = match.group("value")
-        if value_type == "name" and text[: match.start()].endswith("の"):
-            if not re.search(rf"(?:{self._person_words})の$", text[: match.start()]):
-                return None  # 「事務の名前は…」: the name of a thing
+        before = text[max(0, match.start() - 12) : match.start()]
+        if value_type == "name" and before.endswith("の") and not self._owner.search(before):
+            return None  # 「事務の名前は…」: the name of a thing
         if value_type == "number":
             return (start, end) if re.search(r"[0-9]", value) else None
         if match.group("colon"):
@@ -510,8 +513,10 @@ class Masker:
         while len(tokens) > 1 and self._is_affiliation(text[slice(*tokens[0])]):
             tokens.pop(0)
         tokens = tokens[:2]
-        if len(tokens) == 2 and re.fullmatch(f"[{_HIRAGANA}]+", text[slice(*tokens[1])]):
-            tokens = tokens[:1]  # 「鈴木 まで」: grammar, not a given name
+        if len(tokens) == 2 and _HAS_HIRAGANA.search(text[slice(*tokens[1])]) and not _ALL_HIRAGANA.fullmatch(text[slice(*tokens[0])]):
+            # 「鈴木 まで」: grammar, not a given name; 「佐藤 太郎よろしく…」: the given name is the kanji part
+            given = _JAPANESE_NAME.match(text[slice(*tokens[1])])
+            tokens = [tokens[0], (tokens[1][0], tokens[1][0] + given.end())] if given else tokens[:1]
         if not tokens:
             return None
         start, end = tokens[0][0], tokens[-1][1]
@@ -521,9 +526,11 @@ class Masker:
                 break
         start += self._cut(text[start:end])
         candidate = text[start:end]
-        if not (_NAME_SHAPE if loose else _JAPANESE_NAME).fullmatch(candidate):
-            prefix = _JAPANESE_NAME.match(candidate)  # 「担当:山田について…」: the name is the kanji at the start
-            if prefix is None:
+        if not (_JAPANESE_NAME.fullmatch(candidate) or (loose and _KANA_OR_LATIN_NAME.fullmatch(candidate))):
+            # 「担当:山田について…」: the name is the kanji at the start. One kanji before kana is a word
+            # (「決まり次第」), and ordinary words are checked below (「調整中です」).
+            prefix = _JAPANESE_NAME.match(candidate)
+            if prefix is None or len(prefix.group(0)) < 2:
                 return None
             candidate, end = prefix.group(0), start + prefix.end()
         if self._is_ordinary(candidate) or self._is_affiliation(candidate, places=False):
@@ -537,7 +544,7 @@ class Masker:
             for match in pattern.finditer(text):
                 if "affiliation" in pattern.groupindex and not self._is_affiliation(match.group("affiliation")):
                     continue  # 「木村 太郎です」: 村 ends a surname here, not a village
-                span = self._name_span(text, *match.span("name"), minimum=1)
+                span = self._name_span(text, *match.span("name"), minimum=1, titled=True)
                 if span is not None:
                     claim(KIND_NAME.key, *span)
         for match in self._honorific.finditer(text):
@@ -575,14 +582,26 @@ class Masker:
                 if span is not None and claim(KIND_NAME.key, *span):
                     break
 
-    def _name_span(self, text: str, start: int, end: int, *, minimum: int = 2, places: bool = False) -> tuple[int, int] | None:
-        """Where the name is in a candidate run, once a leading department, place or title is cut off."""
+    def _name_span(
+        self, text: str, start: int, end: int, *, minimum: int = 2, places: bool = False, titled: bool = False
+    ) -> tuple[int, int] | None:
+        """Where the name is in a candidate run, once a leading department, place or title is cut off.
+
+        With `titled`, a title after the name is left out too (「福祉課の佐藤課長です」); elsewhere a run that
+        ends with a title is a title (「情報政策課長様」).
+        """
         candidate = text[start:end]
         if " " in candidate:
             left = candidate.split(" ", 1)[0]
             if self._is_affiliation(left, places=places) or self._is_ordinary(left):
                 start += len(left) + 1
         start += self._cut(text[start:end])
+        if titled:
+            title = next((w for w in sorted(self.vocabulary.title_words, key=len, reverse=True) if text[start:end].endswith(w)), "")
+            if title and end - len(title) > start:
+                end -= len(title)
+                while end > start and text[end - 1] == " ":
+                    end -= 1
         name = text[start:end]
         if len(name.replace(" ", "")) < minimum or self._is_ordinary(name) or self._is_affiliation(name, places=places):
             return None
