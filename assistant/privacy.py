@@ -12,8 +12,12 @@ Everything is found in NFKC-normalised text (full-width digits, letters, colons 
 - E-mail addresses (also with ＠, [at], (at)).
 - Names: in self-introductions (「…と申します」「○○課の山田です」「お世話になっております。山田です。」
   「私は…です」), after person labels (「担当：鈴木」「(担当 田中)」「記入者：…」「From: …」), before
-  honorifics (「山田さん」) and after a department at the end of a line (signatures); values after
-  personal-data labels (「氏名：…」「住所：…」「生年月日：…」).
+  honorifics (「山田さん」) and in signatures (「〇〇市 福祉課 山田」, a name alone on the line after a
+  department); values after personal-data labels (「氏名：…」「住所：…」「生年月日：…」).
+
+When in doubt the masker masks more, not less: a department glued to a name (「医療費助成山田と申します」)
+is masked with it, and 12 grouped digits are masked whatever they stand for. Names that no rule above
+introduces (「山田課長にご確認いただき」) are not recognised: there is no dictionary of names.
 
 The words that make a label, a department, a title or an ordinary noun are data in corpus/privacy.yaml.
 The mask tokens and the Japanese names of the kinds are defined here, once, for every caller.
