@@ -114,7 +114,7 @@ class Assistant:
     # -- single-turn operations ---------------------------------------------------------------
     def classify(self, text: str) -> dict[str, Any]:
         question = validate_question(text, self.settings.max_question_chars)
-        from assistant.textnorm import mask_personal_data
+        from assistant.privacy import mask_personal_data
 
         masked, _ = mask_personal_data(question)
         result = self.classifier.classify(masked).to_dict()
@@ -130,7 +130,7 @@ class Assistant:
         """A single-turn answer object, its reading and the masked kinds: the message read and answered in a
         fresh conversation state."""
         from assistant.dialogue.state import ConversationState
-        from assistant.textnorm import mask_personal_data
+        from assistant.privacy import mask_personal_data
 
         question = validate_question(text, self.settings.max_question_chars)
         masked, kinds = mask_personal_data(question)

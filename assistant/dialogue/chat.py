@@ -15,7 +15,7 @@ import yaml
 from assistant.answer.compose import result_dict
 from assistant.dialogue.state import ConversationState
 from assistant.dialogue.store import DialogueStore, SessionConflict, StoreError
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import mask_personal_data
 from assistant.validation import clean_text, validate_question, validate_session_id
 
 KIND = "chat"

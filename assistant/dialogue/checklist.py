@@ -33,7 +33,7 @@ from assistant.dialogue.export import (
 )
 from assistant.dialogue.store import AnswerRow, DialogueStore, SessionConflict, StoreError, state_revision
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import mask_personal_data
 from assistant.validation import clean_text, validate_session_id
 
 KIND = "checklist"

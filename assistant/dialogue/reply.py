@@ -16,7 +16,7 @@ from assistant.answer.model import Answer, Statement
 from assistant.answer.render import citation_numbers, citations_for_output, source_entries, to_markdown
 from assistant.dialogue.export import check_format, write_text, write_text_docx
 from assistant.dialogue.state import ConversationState
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import MASK_TOKEN, mask_personal_data
 from assistant.validation import validate_question
 
 _SUBJECT = re.compile(r"^(件名|subject)\s*[:：]\s*(?P<subject>.+)$", re.IGNORECASE)
@@ -52,7 +52,7 @@ def parse_inquiry(masked: str) -> tuple[str, list[str], list[str]]:
         if header:
             subject = header.group("subject").strip()
             continue
-        if line and not _HEADER.match(line):
+        if line and not _HEADER.match(line) and not MASK_TOKEN.fullmatch(line):
             lines.append(line)
     items: list[str] = []
     context: list[str] = []

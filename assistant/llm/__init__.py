@@ -1,7 +1,7 @@
 """Optional LLM phrasing of an answer from the same retrieved passages, behind guard rails.
 
-The composer's result (its citations and their chunks) is the only material the model sees. The
-model's text is checked sentence by sentence (assistant.llm.guard); when too little survives, the
+The composer's result (its citations and their chunks) is the only material the model sees, and
+every text put into the prompt passes the masker of personal data first. The model's text is checked sentence by sentence (assistant.llm.guard); when too little survives, the
 composer's own answer is used instead. Prompts are files in `settings.prompts_dir`.
 """
 
@@ -20,6 +20,7 @@ from assistant.answer.render import SourceEntry, facts_for_prompt, source_entrie
 from assistant.chunk import Chunk
 from assistant.llm.backends import LLMConfigError, create_chat_model, message_text
 from assistant.llm.guard import GuardReport, Passage, as_data, check_answer
+from assistant.privacy import mask_personal_data
 
 __all__ = ["LLMConfigError", "PhraseOutcome", "Phraser", "create_chat_model", "fill_template", "load_prompt"]
 
@@ -104,18 +105,21 @@ class Phraser:
         return passages
 
     def build_messages(self, question: str, answer: Answer, prompt: str = "answer") -> list[BaseMessage]:
+        def data(text: str) -> str:  # nothing personal reaches the model, and no text can close a data block
+            return as_data(mask_personal_data(text)[0])
+
         blocks = []
         for entry, passage in zip(source_entries(answer), self.passages(answer)):
             confidence = "要確認" if entry.uncertain else "確認済み"
             blocks.append(
-                f'<passage n="{entry.number}" title="{as_data(entry.label)}" as_of="{entry.as_of}" confidence="{confidence}">\n'
-                f"{as_data(passage.text)}\n</passage>"
+                f'<passage n="{entry.number}" title="{data(entry.label)}" as_of="{entry.as_of}" confidence="{confidence}">\n'
+                f"{data(passage.text)}\n</passage>"
             )
         user = fill_template(
             load_prompt(self.prompts_dir, f"{prompt}_user"),
-            question=as_data(question),
+            question=data(question),
             passages="\n".join(blocks) or "（資料なし）",
-            draft=as_data(facts_for_prompt(answer)),
+            draft=data(facts_for_prompt(answer)),
         )
         return [SystemMessage(content=load_prompt(self.prompts_dir, f"{prompt}_system")), HumanMessage(content=user)]
 

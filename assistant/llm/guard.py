@@ -3,8 +3,11 @@
 A sentence is kept only when
 - it carries at least one citation [n] and every n names a passage that was given to the model,
 - the quote of each cited passage is verbatim in the indexed chunk (the citation is real),
-- each number, date, article number, phone number, URL and 「quoted phrase」 in it appears in the
-  passages it cites (or in the question the user asked),
+- each number, date, article number, phone number, e-mail address, URL and 「quoted phrase」 in it
+  appears in the passages it cites (or in the question the user asked); phone and 12-digit numbers are
+  found with the masker's own patterns (assistant.privacy) and compared digit by digit, so a number
+  written in another notation still counts as the same number,
+- no name or labelled personal value in it is missing from those passages,
 - most of its content words come from the passages it cites, and
 - it does not obey or echo an instruction (text inside documents is data, not a command).
 Sentences that fail are removed; when too little survives, the caller falls back to the LLM-free
@@ -17,6 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from assistant.privacy import EMAIL_PATTERN, find_numbers, find_personal_data, kind_label, mask_personal_data
 from assistant.textnorm import normalize
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
@@ -25,9 +29,7 @@ HEADINGS = {"結論", "理由", "根拠", "理由・根拠", "確認が必要な
 MIN_SUPPORT = 0.5
 MAX_REMOVED_SHARE = 0.5
 
-PHONE = re.compile(r"(?<!\d)\(?0\d{1,4}\)?[-‐ー－]\d{1,4}[-‐ー－]\d{3,4}(?!\d)|(?<!\d)0120[-‐ー－]?\d{3}[-‐ー－]?\d{3}(?!\d)")
 URL = re.compile(r"https?://[^\s)）」]+|www\.[^\s)）」]+")
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 KANJI_NUMBER = r"[〇一二三四五六七八九十百千万]+"
 ARTICLE = re.compile(rf"第{KANJI_NUMBER}(条|項|号)(の{KANJI_NUMBER})?")
 ERA_DATE = re.compile(rf"(令和|平成|昭和)(元|{KANJI_NUMBER})年")
@@ -75,9 +77,13 @@ class GuardReport:
         return [v for v in self.verdicts if not v.ok]
 
     def summary(self) -> dict[str, object]:
+        """What was removed and why, masked: the summary is stored with the answer."""
         return {
             "kept": len(self.kept),
-            "removed": [{"sentence": v.sentence, "reasons": v.reasons} for v in self.removed],
+            "removed": [
+                {"sentence": mask_personal_data(v.sentence)[0], "reasons": [mask_personal_data(r)[0] for r in v.reasons]}
+                for v in self.removed
+            ],
             "fallback": self.fallback,
         }
 
@@ -116,22 +122,45 @@ def support(sentence: str, evidence: str) -> float:
     return len(grams & _bigrams(evidence)) / len(grams)
 
 
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + " " + text[end:]
+    return text
+
+
 def fact_tokens(sentence: str) -> list[str]:
     """Numbers, dates, article numbers, phone numbers, URLs and e-mail addresses a sentence states."""
     text = _fold(CITATION.sub("", sentence))
     tokens: list[str] = []
-    for pattern in (PHONE, URL, EMAIL, ARTICLE, ERA_DATE):
-        for match in pattern.finditer(text):
-            tokens.append(match.group(0))
+    for pattern in (URL, EMAIL_PATTERN):
+        tokens += [m.group(0) for m in pattern.finditer(text)]
+        text = pattern.sub(" ", text)
+    numbers = find_numbers(text)
+    tokens += [text[n.start : n.end] for n in numbers]
+    text = _blank(text, [(n.start, n.end) for n in numbers])
+    for pattern in (ARTICLE, ERA_DATE):
+        tokens += [m.group(0) for m in pattern.finditer(text)]
         text = pattern.sub(" ", text)
     tokens.extend(DIGITS.findall(text))
     return tokens
 
 
 def _present(token: str, evidence: str) -> bool:
-    if token.replace(".", "").replace(",", "").isdigit():
+    if token.replace(".", "").replace(",", "").isdigit() and not find_numbers(token):
         return re.search(rf"(?<![\d.,]){re.escape(token)}(?![\d])", evidence) is not None
+    stated = {n.digits for n in find_numbers(token)}
+    if stated:  # a phone or 12-digit number: the same digits in any notation
+        return stated <= {n.digits for n in find_numbers(evidence)}
     return token in evidence
+
+
+def personal_data_reasons(sentence: str, allowed: str) -> list[str]:
+    """Names and labelled personal values in a sentence that its evidence does not contain."""
+    reasons = []
+    for finding in find_personal_data(_fold(CITATION.sub("", sentence))):
+        if finding.kind in ("name", "labelled") and finding.text not in allowed:
+            reasons.append(f"出典にない個人情報（{kind_label(finding.kind)}）")
+    return list(dict.fromkeys(reasons))
 
 
 def check_sentence(sentence: str, passages: dict[int, Passage], chunk_texts: dict[str, str], question: str) -> SentenceVerdict:
@@ -152,6 +181,7 @@ def check_sentence(sentence: str, passages: dict[int, Passage], chunk_texts: dic
     for token in fact_tokens(sentence):
         if not _present(token, allowed):
             reasons.append(f"出典にない事実「{token}」")
+    reasons += personal_data_reasons(sentence, allowed)
     for quoted in QUOTED.findall(_fold(CITATION.sub("", sentence))):
         if quoted not in allowed:
             reasons.append(f"出典にない引用「{quoted}」")

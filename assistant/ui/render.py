@@ -6,6 +6,7 @@ import html
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from assistant.privacy import kind_labels
 from assistant.textnorm import normalize_inline
 
 CONFIRMED = "確認済み"
@@ -40,13 +41,6 @@ STALE_REASON_LABELS: dict[str, str] = {
     "corpus": "知識ベースが更新された",
     "documents": "登録文書が変わった",
     "embedding_model": "埋め込みモデルが変わった",
-}
-
-MASK_LABELS: dict[str, str] = {
-    "my_number": "個人番号",
-    "phone": "電話番号",
-    "email": "メールアドレス",
-    "labelled": "氏名・住所などの個人情報",
 }
 
 CASE_HEADERS: list[str] = ["事例", "名称", "別名", "準ずる法定事務", "確度", "時点"]
@@ -131,7 +125,7 @@ def masked_note(masked: object) -> str:
     if not masked:
         return ""
     kinds = [masked] if isinstance(masked, str) else list(masked) if isinstance(masked, (list, tuple, set)) else []
-    labels = "、".join(dict.fromkeys(MASK_LABELS.get(str(k), str(k)) for k in kinds)) or "個人情報"
+    labels = "、".join(kind_labels(str(k) for k in kinds)) or "個人情報"
     return f"入力に含まれていた個人情報（{labels}）をマスクしてから処理しました。"
 
 

@@ -83,7 +83,21 @@ class Reader:
 
     def read(self, text: str) -> Reading:
         prediction = self.model.predict(text)
-        return self.reading_from(text, prediction)
+        reading = self.reading_from(text, prediction)
+        sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+        if len(sentences) > 1 and not any(a.facts for a in reading.affairs):
+            reading = replace(reading, facts=self.facts_of_sentences(sentences, prediction))
+        return reading
+
+    def facts_of_sentences(self, sentences: list[str], whole: Prediction) -> NotificationFacts:
+        """Facts are stated clause by clause: each sentence is read for them, so that what one sentence says
+        (「まだ届出していません」) is not outweighed by the rest of a long message."""
+        parts = self.model.predict_many(sentences)
+        stated = [p.existing for p in parts if p.existing[0] != "none"]
+        existing = max(stated, key=lambda pair: pair[1])[0] if stated else None
+        changes = frozenset(c for p in parts for c in p.chosen_changes())
+        unpromulgated = any(p.unpromulgated >= 0.5 for p in parts) or whole.unpromulgated >= 0.5
+        return NotificationFacts(existing=existing, changes=changes, unpromulgated=unpromulgated)  # type: ignore[arg-type]
 
     @staticmethod
     def facts_of(prediction: Prediction) -> NotificationFacts:

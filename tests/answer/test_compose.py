@@ -75,8 +75,8 @@ def test_confirmed_page_facts_are_not_marked_uncertain(assistant) -> None:  # no
 
 
 def test_personal_data_is_masked_before_use(assistant) -> None:  # noqa: ANN001
-    result = assistant.ask("不妊治療費助成で連携したい。申請者の個人番号は 1234 5678 9012 です。届出はまだです。何の届出？")
-    assert "1234 5678 9012" not in result["question"] and "my_number" in result["masked"]
+    result = assistant.ask("不妊治療費助成で連携したい。申請者の個人番号は 1234 5678 9018 です。届出はまだです。何の届出？")
+    assert "1234 5678 9018" not in result["question"] and "my_number" in result["masked"]
     assert result["notification_type"] == "new"
 
 

@@ -126,12 +126,12 @@ def test_answers_carry_citations_and_uncertainty_marks(chat: ChatService, db_ass
 
 
 def test_personal_data_is_masked_before_it_is_stored(chat: ChatService, tmp_path: Path) -> None:
-    result = chat.turn("s12", "担当 03-1234-5678、個人番号 1234 5678 9012 の方の子ども医療費助成で何の届出が必要？")
+    result = chat.turn("s12", "担当 03-1234-5678、個人番号 1234 5678 9018 の方の子ども医療費助成で何の届出が必要？")
     assert set(result["masked"]) >= {"phone", "my_number"}
     user_text = chat.history("s12")[0]["text"]
     assert "03-1234-5678" not in user_text and "[電話番号マスク済]" in user_text
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("dialogue.db*"))
-    assert raw and "03-1234-5678".encode() not in raw and "9012".encode() not in raw
+    assert raw and "03-1234-5678".encode() not in raw and "9018".encode() not in raw
 
 
 def test_out_of_scope_message_does_not_inherit_context(chat: ChatService) -> None:

@@ -100,3 +100,5 @@ def test_ingest_rows_and_index_status_are_japanese() -> None:
 def test_masked_note_names_the_kinds() -> None:
     assert masked_note([]) == ""
     assert "個人番号、電話番号" in masked_note(["my_number", "phone"])
+    note = masked_note(["name", "email", "number_12"])
+    assert "氏名、メールアドレス、12桁の番号" in note and "name" not in note and "number_12" not in note
