@@ -181,7 +181,8 @@ class Answerer:
             result.out_of_scope = True
             result.answer = f"**このご質問は、本アシスタントの対象（独自利用事務の情報連携）の範囲外です。**\n\n{rule.reply}"
             return result
-        hits = self.retriever.search(masked_question, k=self.settings.top_k)
+        # Passages marked at ingest as instructions to the reader are never grounds for an answer.
+        hits = [h for h in self.retriever.search(masked_question, k=self.settings.top_k) if not h.chunk.instruction_like]
         if not DOMAIN_TERMS.search(masked_question) or (not hits and rule is None):
             result.out_of_scope = True
             result.answer = (

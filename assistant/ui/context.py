@@ -81,10 +81,11 @@ class UIContext:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where uploaded originals are kept, so uploading the same file name again updates that document."""
-        folder = self.settings.documents_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        """The folder that names uploaded documents: uploading the same file name again updates that document.
+
+        Nothing is written there; an original is kept only when the administrator asks (DocumentStore).
+        """
+        return self.settings.documents_dir / "uploads"
 
 
 def new_session_id(prefix: str) -> str:
