@@ -177,7 +177,7 @@ class Assistant:
             self._auto_build({"state": "broken"})
             return self._open()
 
-    def _switch_if_published(self, served: _Served, stamp: PointerStamp) -> None:
+    def _switch_if_published(self, served: _Served) -> None:
         from assistant.index.store import IndexError_, current_build_dir
 
         if not self._lock.acquire(blocking=False):
@@ -210,13 +210,20 @@ class Assistant:
                 return self._served
         stamp = self._pointer_stamp()
         if stamp != served.stamp and stamp != self._failed_stamp:
-            self._switch_if_published(served, stamp)
+            self._switch_if_published(served)
         return self._served
 
     def reload_index(self) -> None:
-        """Open the published build now (waits for a load in progress)."""
+        """Open the published build now (waits for a load in progress; nothing to do if it is served)."""
+        from assistant.index.store import current_build_dir
+
         with self._lock:
             old = self._served
+            stamp = self._pointer_stamp()
+            folder = current_build_dir(self.settings)
+            if old is not None and folder is not None and folder.name == old.index.build_id and not old.index.fallback_from:
+                old.stamp = stamp
+                return
             replacement = self._open()
             if old is not None:
                 replacement.warm_like(old)

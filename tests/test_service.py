@@ -3,6 +3,7 @@ switches, tells what it serves apart from what is on disk, and says so when it m
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -51,6 +52,10 @@ def test_an_ingest_by_the_cli_reaches_the_running_assistant(served) -> None:  # 
     removed = _cli(settings.home, "ingest", str(_document(settings)), "--remove", "--json")
     assert removed.returncode == 0, removed.stderr
     assert not any(NEW_PHRASE in c.text for c in served.index.chunks), "a removed document leaves the running app"
+    gc.collect()
+    copies = list((settings.index_dir / ".open").iterdir())
+    assert [p.name.split(".")[0] for p in copies] == [served.index.build_id], "old working copies are deleted"
+    assert not any(NEW_PHRASE.encode() in f.read_bytes() for p in copies for f in p.rglob("*") if f.is_file())
 
 
 def test_what_is_served_and_what_is_on_disk_are_reported_apart(served) -> None:  # noqa: ANN001

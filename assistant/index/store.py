@@ -189,8 +189,10 @@ def build_index(
         for leftover in settings.index_dir.glob(".building-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         store = DocumentStore(settings.documents_dir, settings.corpus_dir)
-        if store.upgrade_records():
-            say("以前の形式の登録文書を、個人情報をマスクした形式に更新しました")
+        if store.has_legacy_records():
+            with FileLock(str(settings.home / ".documents.lock"), timeout=120):  # the lock ingest takes
+                if store.upgrade_records():
+                    say("以前の形式の登録文書を、個人情報をマスクした形式に更新しました")
         chunks = corpus_chunks(knowledge) + store.chunks()
         ids = [c.source_id for c in chunks]
         if len(set(ids)) != len(ids):

@@ -164,11 +164,12 @@ class DocumentStore:
 
     def _purge_originals(self, record: dict[str, Any], keep: Path | None = None) -> bool:
         """Delete every copy of the document this store made (also the upload copies of older versions)."""
-        removed = False
-        candidates = [self.folder / record["original"]] if record.get("original") else []
+        doc_id = str(record.get("doc_id", ""))
+        candidates = list(self.originals_dir.glob(f"{doc_id}.*")) if doc_id else []
         origin = Path(str(record.get("origin", "")))
         if origin.is_absolute() and origin.resolve().is_relative_to(self.folder.resolve()):
             candidates.append(origin)
+        removed = False
         for path in candidates:
             if path.is_file() and (keep is None or path.resolve() != keep.resolve()):
                 path.unlink()
@@ -185,6 +186,7 @@ class DocumentStore:
         except (json.JSONDecodeError, OSError):
             record = {}
         record_path.unlink()
+        record["doc_id"] = doc_id
         note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record) else ""
         return IngestResult(str(path), "removed", f"文書を削除しました{note}", doc_id=doc_id)
 
@@ -331,6 +333,9 @@ class DocumentStore:
         )
 
     # -- records written by earlier versions --------------------------------------------------------
+    def has_legacy_records(self) -> bool:
+        return any(record.get("format") != RECORD_FORMAT for record in self.records())
+
     def upgrade_records(self) -> int:
         """Mask and screen records stored before ingest did so (their text may hold personal data)."""
         upgraded = 0
