@@ -11,6 +11,7 @@ from pathlib import Path
 
 from assistant.ingest.docx_reader import Table, read_docx
 from assistant.ingest.errors import IngestError
+from assistant.ingest.html_reader import read_html
 from assistant.ingest.limits import ReadBudget, ReadLimits, check_archive
 from assistant.knowledge.loader import parse_markdown_sections
 from assistant.textnorm import normalize
@@ -163,26 +164,19 @@ def load_csv(path: Path, budget: ReadBudget) -> list[Section]:
 
 
 def load_html(path: Path, budget: ReadBudget) -> list[Section]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(_read_text_file(path, budget, markup_factor=4), "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
-        tag.decompose()
     sections: list[Section] = []
-    heading, lines = (soup.title.get_text(strip=True) if soup.title else ""), []
-    body = soup.body or soup
-    for element in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "td", "th", "pre", "dd", "dt"]):
-        if element.find(["p", "li", "td"]) is not None and element.name in {"li", "td"}:
+    heading, lines = "", []
+    for block in read_html(_read_text_file(path, budget, markup_factor=4), budget):
+        if not block.text:
             continue
-        text = budget.text(element.get_text(" ", strip=True))
-        if not text:
-            continue
-        if element.name in {"h1", "h2", "h3", "h4"}:
+        if block.kind == "title":
+            heading = heading or block.text
+        elif block.kind == "heading":
             if lines:
                 sections.append(Section(locator=heading or "本文", heading=heading, text="\n".join(lines)))
-            heading, lines = text, []
+            heading, lines = block.text, []
         else:
-            lines.append(text)
+            lines.append(block.text)
     if lines:
         sections.append(Section(locator=heading or "本文", heading=heading, text="\n".join(lines)))
     return sections

@@ -83,6 +83,15 @@ def test_zip_member_with_an_absurd_compression_ratio_is_refused(tmp_path: Path) 
     assert outcome["refused"] and "圧縮率" in outcome["message"]
 
 
+def test_huge_html_page_is_refused_in_bounded_memory_and_time(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    paragraph = f"<p>{hostile.PARAGRAPH}</p>\n"
+    path.write_text("<html><body>" + paragraph * (11_000_000 // len(paragraph)) + "</body></html>", encoding="utf-8")
+    outcome = read_in_subprocess(path)
+    assert outcome["refused"] and "文字数が上限" in outcome["message"]
+    assert outcome["seconds"] < 10
+
+
 def test_sheet_and_text_limits_stop_reading(tmp_path: Path) -> None:
     from assistant.config import load_settings
     from assistant.ingest.limits import ReadLimits
