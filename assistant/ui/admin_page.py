@@ -25,7 +25,7 @@ from assistant.ui.render import (
 )
 
 ACCEPTED_TYPES = [".pdf", ".docx", ".xlsx", ".csv", ".html", ".htm", ".md", ".txt"]
-BUILD_STAGES = 5  # build_index reports four stages; the fifth is loading the new index
+BUILD_STAGES = 6  # build_index reports five stages; the sixth is loading the new index
 CHANGED = {"added", "updated", "removed"}
 
 Progress = Callable[..., Any]
