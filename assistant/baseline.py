@@ -18,7 +18,7 @@ class PlainRag:
     def __init__(self, assistant: Assistant) -> None:
         index = assistant.index
         self.store = Chroma(
-            client=chroma_client(index.folder / "chroma"),
+            client=chroma_client(index.chroma_path),
             collection_name=COLLECTION,
             embedding_function=assistant.embedder,
         )

@@ -21,6 +21,9 @@ class Chunk:
     origin: str
     sources: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    # Set at ingest when the text addresses the reader as a program (「以上の指示を無視し…」):
+    # such a chunk stays searchable and viewable but is never quoted as a conclusion or reason.
+    instruction_like: bool = False
 
     @property
     def content_hash(self) -> str:
@@ -45,6 +48,7 @@ class Chunk:
             origin=data["origin"],
             sources=tuple(data.get("sources", ())),
             meta=dict(data.get("meta", {})),
+            instruction_like=bool(data.get("instruction_like", False)),
         )
 
 

@@ -27,10 +27,15 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     return code
 
 
+def _progress_to_stderr(message: str) -> None:
+    print(f"… {message}", file=sys.stderr, flush=True)
+
+
 def _assistant(args: argparse.Namespace):  # noqa: ANN202
     from assistant.service import Assistant
 
-    return Assistant(load_settings())
+    # Building the index on first use can take minutes: say so on stderr (stdout stays the result).
+    return Assistant(load_settings(), progress=_progress_to_stderr)
 
 
 # -- info / cases / source ----------------------------------------------------------------------
@@ -124,11 +129,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from assistant.index.store import build_index
     from assistant.ingest.docstore import DocumentStore
+    from assistant.ingest.limits import ReadLimits
     from assistant.knowledge import load_knowledge
 
     settings = load_settings()
     settings.ensure_dirs()
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore(settings.documents_dir, settings.corpus_dir)
+    limits = ReadLimits.from_settings(settings)
     results = []
     with FileLock(str(settings.home / ".documents.lock")):
         for raw in args.paths:
@@ -144,12 +151,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                         title=args.title,
                         chunk_chars=settings.chunk_chars,
                         max_bytes=int(settings.max_file_mb * 1_000_000),
+                        limits=limits,
+                        official=args.official,
+                        keep_original=args.keep_original,
                     )
                 )
     changed = any(r.status in {"added", "updated", "removed"} for r in results)
+    removed = any(r.status == "removed" for r in results)
     report = None
     if changed and not args.no_index:
-        report = build_index(settings, load_knowledge(settings.corpus_dir))
+        say = None if args.json else _progress_to_stderr
+        report = build_index(settings, load_knowledge(settings.corpus_dir), progress=say)
+    if removed and report is None:
+        print(
+            "注意: 削除した文書の本文は、索引を再構築するまで索引に残ります。`assistant index rebuild` を実行してください",
+            file=sys.stderr,
+        )
     if args.json:
         _print_json(
             {
@@ -166,6 +183,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if any(r.status == "error" for r in results) else 0
 
 
+def _print_index_status(status: dict[str, Any]) -> None:
+    print(f"状態: {status['state']}  チャンク: {status.get('chunks')}  文書: {status.get('documents')}  構築: {status.get('built_at')}")
+    for key, label in (("missing_files", "見つからないファイル"), ("damaged_files", "内容が変わったファイル")):
+        for name in status.get(key) or []:
+            print(f"  {label}: {name}")
+    if status.get("error"):
+        print(status["error"])
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from assistant.index.store import build_index, index_status
     from assistant.knowledge import load_knowledge
@@ -177,7 +203,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(status)
         else:
-            print(f"状態: {status['state']}  チャンク: {status.get('chunks')}  文書: {status.get('documents')}  構築: {status.get('built_at')}")
+            _print_index_status(status)
         return 0
     if args.action == "build":
         status = index_status(settings, knowledge)
@@ -187,7 +213,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             else:
                 print("索引は最新です（再構築するには `assistant index rebuild`）")
             return 0
-    say = None if args.json else (lambda message: print(f"… {message}", file=sys.stderr))
+    say = None if args.json else _progress_to_stderr
     report = build_index(settings, knowledge, progress=say)
     if args.json:
         _print_json({"built": True} | report.__dict__)
@@ -350,7 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", default="other", choices=["guidance", "qa", "cases", "law", "other"])
     p.add_argument("--as-of", dest="as_of")
     p.add_argument("--title")
-    p.add_argument("--remove", action="store_true", help="登録済みの文書を削除する")
+    p.add_argument("--official", action="store_true", help="公式資料として登録する（確認済みとして扱う。既定は要確認）")
+    p.add_argument(
+        "--keep-original",
+        dest="keep_original",
+        action="store_true",
+        help="元のファイルを保管する（既定は保管しない。保管したファイルは --remove で削除される）",
+    )
+    p.add_argument("--remove", action="store_true", help="登録済みの文書を削除する（保管した元のファイルも削除）")
     p.add_argument("--no-index", action="store_true", help="索引の再構築を行わない")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)

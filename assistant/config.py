@@ -57,6 +57,15 @@ class Settings:
     chunk_chars: int = 500
     max_question_chars: int = 4000
     max_file_mb: float = 50.0
+    # What one uploaded document may expand to while it is read (decompression bombs, huge sheets).
+    max_unpacked_mb: float = 200.0  # all members of a DOCX / XLSX archive, as declared in the archive
+    max_xml_mb: float = 25.0  # the XML members (parsed in memory by the Word and Excel readers)
+    max_compression_ratio: float = 200.0  # of any member of 5 MB or more
+    max_document_chars: int = 3_000_000
+    max_sheet_cells: int = 500_000
+    max_sheet_rows: int = 100_000
+    max_sheet_columns: int = 1_000
+    max_pdf_pages: int = 2_000
     database_url: str = ""
     llm_backend: str = "none"  # none | ollama | openai | llamacpp
     llm_model: str = ""

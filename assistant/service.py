@@ -1,15 +1,18 @@
 """The Python API that the command line, the batch runner and the web app share.
 
-Loads the knowledge base, makes sure an index exists (building it on first use), and wires the
-retriever, the advisors and the answer composer. Heavy pieces load lazily and once.
+Loads the knowledge base, makes sure an index exists (building it on first use, with progress
+lines), and wires the retriever, the advisors and the answer composer. Heavy pieces load lazily
+and once per index build; a build published by another process is picked up on the next request.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from collections.abc import Callable
+import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from assistant.config import Settings, apply_offline_environment, load_settings
@@ -21,14 +24,76 @@ __all__ = ["Assistant", "InputError", "validate_question"]
 apply_offline_environment()
 
 
+STALE_REASONS = {
+    "corpus": "知識ベースが更新された",
+    "documents": "登録文書が変わった",
+    "embedding_model": "埋め込みモデルが変わった",
+    "index_format": "索引の形式が新しくなった",
+}
+PointerStamp = tuple[int, int, int] | None
+
+
+class _Served:
+    """One opened index and the components built on it, each created once, on first use."""
+
+    def __init__(self, owner: "Assistant", index: Any, stamp: PointerStamp) -> None:
+        self.owner = owner
+        self.index = index
+        self.stamp = stamp
+        self.loaded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self._parts: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def _part(self, name: str, factory: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = factory()
+            return self._parts[name]
+
+    @property
+    def retriever(self):  # noqa: ANN201
+        return self._part("retriever", lambda: self.owner._make_retriever(self.index))
+
+    @property
+    def classifier(self):  # noqa: ANN201
+        return self._part("classifier", lambda: self.owner._make_classifier(self.index))
+
+    @property
+    def reader(self):  # noqa: ANN201
+        return self._part("reader", lambda: self.owner._make_reader(self.index, self.classifier))
+
+    @property
+    def answerer(self):  # noqa: ANN201
+        return self._part("answerer", lambda: self.owner._make_answerer(self.retriever, self.classifier, self.reader))
+
+    def warm_like(self, other: "_Served") -> None:
+        """Create the components the other index had, so the first request after a switch is not slower."""
+        for name in list(other._parts):
+            getattr(self, name)
+
+
 class Assistant:
-    def __init__(self, settings: Settings | None = None, *, auto_build: bool = True) -> None:
+    """The shared entry point. Each request checks (one `stat`) whether another process published a
+    new index build, and switches to it; requests running meanwhile finish on the old one.
+
+    `progress` receives Japanese progress lines when the index has to be built on first use.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        auto_build: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
         self.settings.ensure_dirs()
         self.auto_build = auto_build
+        self.progress = progress
         self._lock = threading.RLock()
+        self._served: _Served | None = None
+        self._failed_stamp: PointerStamp = None
         self.timings: dict[str, float] = {}
-        self.progress: Callable[[str], None] | None = None  # where long first-use work reports what it does
 
     @functools.cached_property
     def knowledge(self) -> Knowledge:
@@ -40,72 +105,194 @@ class Assistant:
 
         return get_embedder(self.settings)
 
-    @functools.cached_property
-    def index(self):  # noqa: ANN201
-        from assistant.index.store import IndexError_, build_index, index_status, open_index
+    # -- the served index -------------------------------------------------------------------------
+    def _say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
 
-        with self._lock:
+    def _pointer_stamp(self) -> PointerStamp:
+        from assistant.index.store import pointer_path
+
+        try:
+            info = os.stat(pointer_path(self.settings))
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def _auto_build(self, status: dict[str, Any]) -> None:
+        from assistant.index.store import build_index
+
+        state = status.get("state")
+        if state == "missing":
+            why = "索引がまだないため、作成します"
+        elif state == "broken":
+            why = "索引が壊れているため、作り直します"
+        else:
+            reasons = "、".join(STALE_REASONS.get(r, r) for r in status.get("stale_reasons", [])) or "内容が変わった"
+            why = f"索引が古いため（{reasons}）、作り直します"
+        self._say(f"{why}。数十秒から数分かかります")
+        started = time.perf_counter()
+        report = build_index(self.settings, self.knowledge, progress=self._say)
+        self.timings["auto_build_seconds"] = time.perf_counter() - started
+        self._say(f"索引を作成しました（{report.chunks} チャンク、{report.seconds:.1f} 秒）")
+
+    def _open(self) -> _Served:
+        from assistant.index.store import open_index
+
+        stamp = self._pointer_stamp()  # before the pointer is read: a later change is then noticed
+        index = open_index(self.settings)
+        if index.fallback_from:
+            self._say(
+                f"索引 {index.fallback_from} が壊れているため、前の索引 {index.build_id} で回答します。"
+                "`assistant index rebuild` で修復してください"
+            )
+        return _Served(self, index, stamp)
+
+    def _first_load(self) -> _Served:
+        from assistant.index.store import IndexError_, index_status
+
+        if self.auto_build:
             status = index_status(self.settings, self.knowledge)
-            if status["state"] in {"missing", "stale", "broken"} and self.auto_build:
-                started = time.perf_counter()
-                build_index(self.settings, self.knowledge)
-                self.timings["auto_build_seconds"] = time.perf_counter() - started
+            heal = status["state"] == "broken" and not status.get("fallback_build")
+            if status["state"] in {"missing", "stale"} or heal:
+                self._auto_build(status)
+        try:
+            return self._open()
+        except IndexError_:
+            if not self.auto_build:
+                raise
+            self._auto_build({"state": "broken"})
+            return self._open()
+
+    def _switch_if_published(self, served: _Served) -> None:
+        from assistant.index.store import IndexError_, current_build_dir
+
+        if not self._lock.acquire(blocking=False):
+            return  # another request is loading the new build; keep answering from this one
+        try:
+            if self._served is not served:
+                return
+            fresh = self._pointer_stamp()
+            folder = current_build_dir(self.settings)
+            if folder is not None and folder.name == served.index.build_id and not served.index.fallback_from:
+                served.stamp = fresh  # the pointer was rewritten with the same build
+                return
             try:
-                return open_index(self.settings)
-            except IndexError_:
-                if not self.auto_build:
-                    raise
-                build_index(self.settings, self.knowledge)
-                return open_index(self.settings)
+                replacement = self._open()
+            except IndexError_ as exc:
+                self._failed_stamp = fresh  # retried when the pointer changes again
+                self._say(f"新しい索引に切り替えられません（{exc}）。今の索引で回答を続けます")
+                return
+            replacement.warm_like(served)
+            self._served = replacement
+        finally:
+            self._lock.release()
+
+    def _current(self) -> _Served:
+        served = self._served
+        if served is None:
+            with self._lock:
+                if self._served is None:
+                    self._served = self._first_load()
+                return self._served
+        stamp = self._pointer_stamp()
+        if stamp != served.stamp and stamp != self._failed_stamp:
+            self._switch_if_published(served)
+        return self._served
 
     def reload_index(self) -> None:
+        """Open the published build now (waits for a load in progress; nothing to do if it is served)."""
+        from assistant.index.store import current_build_dir
+
         with self._lock:
-            self.__dict__.pop("index", None)
-            self.__dict__.pop("retriever", None)
-            self.__dict__.pop("classifier", None)
-            self.__dict__.pop("answerer", None)
-            self.__dict__.pop("reader", None)
+            old = self._served
+            stamp = self._pointer_stamp()
+            folder = current_build_dir(self.settings)
+            if old is not None and folder is not None and folder.name == old.index.build_id and not old.index.fallback_from:
+                old.stamp = stamp
+                return
+            replacement = self._open()
+            if old is not None:
+                replacement.warm_like(old)
+            self._served = replacement
+
+    def served_index(self) -> dict[str, Any] | None:
+        """The build this process answers from (None before the first request)."""
+        served = self._served
+        if served is None:
+            return None
+        manifest = served.index.manifest
+        return {
+            "build_id": served.index.build_id,
+            "built_at": manifest.get("built_at"),
+            "chunks": len(served.index.chunks),
+            "documents": manifest.get("documents"),
+            "loaded_at": served.loaded_at,
+            "fallback_from": served.index.fallback_from,
+            "fallback_reason": served.index.fallback_reason,
+        }
+
+    def index_report(self) -> dict[str, Any]:
+        """What is served and what is on disk, side by side (they differ until the next request switches)."""
+        from assistant.index.store import index_status
+
+        disk = index_status(self.settings, self.knowledge)
+        served = self.served_index()
+        return {"served": served, "disk": disk, "in_sync": bool(served) and served["build_id"] == disk.get("build_id")}
+
+    @property
+    def index(self):  # noqa: ANN201
+        return self._current().index
+
+    @property
+    def retriever(self):  # noqa: ANN201
+        return self._current().retriever
+
+    @property
+    def classifier(self):  # noqa: ANN201
+        return self._current().classifier
+
+    @property
+    def reader(self):  # noqa: ANN201
+        return self._current().reader
+
+    @property
+    def answerer(self):  # noqa: ANN201
+        return self._current().answerer
 
     @functools.cached_property
-    def retriever(self):  # noqa: ANN201
+    def reader_model(self):  # noqa: ANN201
+        """The learned reader for the corpus's utterances (trained once and cached under ASSISTANT_HOME)."""
+        from assistant.understand.training import build_model
+
+        return build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._say)
+
+    def _make_retriever(self, index: Any):  # noqa: ANN202
         from assistant.retrieve.hybrid import HybridRetriever, Reranker
 
         reranker = Reranker(self.settings.reranker_model) if self.settings.reranker_model else None
         return HybridRetriever(
-            self.index,
+            index,
             bm25_weight=self.settings.bm25_weight,
             dense_weight=self.settings.dense_weight,
             reranker=reranker,
         )
 
-    @functools.cached_property
-    def classifier(self):  # noqa: ANN201
+    def _make_classifier(self, index: Any):  # noqa: ANN202
         from assistant.advise.classify import CaseClassifier
 
-        return CaseClassifier(self.knowledge, self.embedder, self.index.by_id)
+        return CaseClassifier(self.knowledge, self.embedder, index.by_id)
 
-    @functools.cached_property
-    def reader_model(self):  # noqa: ANN201
-        from assistant.understand.training import build_model
-
-        return build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._progress)
-
-    @functools.cached_property
-    def reader(self):  # noqa: ANN201
+    def _make_reader(self, index: Any, classifier: Any):  # noqa: ANN202
         from assistant.understand.reader import Reader, ReaderVocabulary
 
-        domain_words = frozenset(self.index.bm25.vocab_dict)
-        return Reader(self.reader_model, self.classifier, ReaderVocabulary.load(self.settings.corpus_dir), domain_words)
+        vocabulary = ReaderVocabulary.load(self.settings.corpus_dir)
+        return Reader(self.reader_model, classifier, vocabulary, frozenset(index.bm25.vocab_dict))
 
-    @functools.cached_property
-    def answerer(self):  # noqa: ANN201
+    def _make_answerer(self, retriever: Any, classifier: Any, reader: Any):  # noqa: ANN202
         from assistant.answer.compose import Answerer
 
-        return Answerer(self.knowledge, self.retriever, self.classifier, self.reader, self.settings)
-
-    def _progress(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress(message)
+        return Answerer(self.knowledge, retriever, classifier, reader, self.settings)
 
     def warm_up(self) -> None:
         """Load everything a first answer needs (index, models, advisors)."""
@@ -156,6 +343,7 @@ class Assistant:
             "confidence": chunk.confidence,
             "origin": chunk.origin,
             "kind": chunk.kind,
+            "instruction_like": chunk.instruction_like,
             "sources": [
                 {"id": s, "title": self.knowledge.sources[s].title, "url": self.knowledge.sources[s].url,
                  "as_of": self.knowledge.sources[s].as_of}

@@ -447,8 +447,9 @@ class Planner:
     plan_contact = plan_terms
 
     def hits(self, ctx: PlanContext) -> list[Hit]:
-        if ctx._hits is None:
-            ctx._hits = self.retriever.search(ctx.reading.text, k=self.top_k)
+        if ctx._hits is None:  # text that reads like instructions to a model is never quoted
+            hits = self.retriever.search(ctx.reading.text, k=self.top_k)
+            ctx._hits = [h for h in hits if not h.chunk.instruction_like]
         return ctx._hits
 
     @staticmethod
@@ -507,7 +508,7 @@ class Planner:
         if best is None or best[0] < threshold:
             return None
         chunk = self.by_id[best[1]]
-        if chunk.meta.get("flagged"):
+        if chunk.instruction_like:
             return None
         body = next((line.removeprefix("A: ") for line in chunk.text.split("\n") if line.startswith("A: ")), "")
         sentences = [s for s in _sentences(body) if self.shown(s)]
@@ -518,7 +519,7 @@ class Planner:
         (another case's description) or a list of examples."""
         cited = {c.source_id for c in answer.citations}
         usable = [h for h in hits if h.chunk.source_id not in cited and h.chunk.kind not in ("cases",)
-                  and not h.chunk.source_id.endswith("-examples") and not h.chunk.meta.get("flagged")]
+                  and not h.chunk.source_id.endswith("-examples") and not h.chunk.instruction_like]
         if not usable:
             return None
         usable.sort(key=lambda h: (not self.names.is_official_document(h.chunk), -h.score))

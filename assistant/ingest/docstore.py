@@ -1,4 +1,8 @@
-"""Ingested documents: one JSON record per origin file, replaced atomically, never duplicated."""
+"""Ingested documents: one JSON record per origin file, replaced atomically, never duplicated.
+
+Personal data is masked before anything is stored (records, and through them the chunk files,
+Chroma and the BM25 vocabulary); instruction-like passages are marked (assistant.ingest.screening).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,35 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from assistant.chunk import Chunk, make_chunk
+from assistant.config import DEFAULT_CORPUS_DIR
 from assistant.ingest.chunker import split_text
-from assistant.ingest.loaders import IngestError, load_sections
+from assistant.ingest.limits import ReadLimits
+from assistant.ingest.loaders import IngestError, Section, load_sections
+from assistant.ingest.screening import load_instruction_rules
+from assistant.textnorm import mask_personal_data
 
 DocumentKind = Literal["guidance", "qa", "cases", "law", "other"]
 DOCUMENT_KINDS: tuple[str, ...] = ("guidance", "qa", "cases", "law", "other")
+
+
+# Labels of the kinds reported by assistant.textnorm.mask_personal_data (unknown kinds are shown as is).
+MASK_KIND_LABELS = {
+    "my_number": "個人番号",
+    "phone": "電話番号",
+    "email": "メールアドレス",
+    "labelled": "氏名・住所などの記載",
+    "name": "氏名",
+}
+# Records written before masking and screening at ingest have no "format" (or format 1).
+RECORD_FORMAT = 2
+ORIGINALS = "originals"
 
 
 @dataclass(frozen=True)
@@ -26,9 +48,19 @@ class IngestResult:
     message: str
     chunks: int = 0
     doc_id: str | None = None
+    masked: tuple[str, ...] = ()
+    instruction_like: int = 0
+    official: bool = False
+    original_kept: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        data = self.__dict__.copy()
+        data["masked"] = list(self.masked)
+        return data
+
+
+def masked_kinds_label(kinds: list[str] | tuple[str, ...]) -> str:
+    return "・".join(MASK_KIND_LABELS.get(kind, kind) for kind in kinds)
 
 
 def document_id(path: Path) -> str:
@@ -57,10 +89,33 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+@dataclass
+class _Masked:
+    """Text of one document after masking, and the kinds of personal data that were found."""
+
+    kinds: set[str]
+
+    def __call__(self, text: str) -> str:
+        masked, kinds = mask_personal_data(text)
+        self.kinds.update(kinds)
+        return masked
+
+
 class DocumentStore:
-    def __init__(self, folder: Path) -> None:
+    """Ingested documents under `folder`: one masked, screened record per document.
+
+    The original file is copied (to `folder/originals`, never a served folder) only when the
+    caller asks for it, and deleted with the document.
+    """
+
+    def __init__(self, folder: Path, corpus_dir: Path | None = None) -> None:
         self.folder = folder
+        self.corpus_dir = corpus_dir or DEFAULT_CORPUS_DIR
         folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def originals_dir(self) -> Path:
+        return self.folder / ORIGINALS
 
     def _record_path(self, doc_id: str) -> Path:
         return self.folder / f"{doc_id}.json"
@@ -92,13 +147,87 @@ class DocumentStore:
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def remove(self, path: Path) -> IngestResult:
-        doc_id = document_id(path)
-        record = self._record_path(doc_id)
-        if not record.exists():
+    # -- originals --------------------------------------------------------------------------------
+    def _keep_original(self, source: Path, doc_id: str) -> str:
+        self.originals_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = f"{doc_id}{source.suffix.lower()}"
+        fd, tmp = tempfile.mkstemp(dir=self.originals_dir, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as target, source.open("rb") as handle:
+                shutil.copyfileobj(handle, target)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.originals_dir / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return f"{ORIGINALS}/{name}"
+
+    def _purge_originals(self, record: dict[str, Any], keep: Path | None = None) -> bool:
+        """Delete every copy of the document this store made (also the upload copies of older versions)."""
+        doc_id = str(record.get("doc_id", ""))
+        candidates = list(self.originals_dir.glob(f"{doc_id}.*")) if doc_id else []
+        origin = Path(str(record.get("origin", "")))
+        if origin.is_absolute() and origin.resolve().is_relative_to(self.folder.resolve()):
+            candidates.append(origin)
+        removed = False
+        for path in candidates:
+            if path.is_file() and (keep is None or path.resolve() != keep.resolve()):
+                path.unlink()
+                removed = True
+        return removed
+
+    def remove(self, path: Path, *, origin: Path | None = None) -> IngestResult:
+        doc_id = document_id(origin or path)
+        record_path = self._record_path(doc_id)
+        if not record_path.exists():
             return IngestResult(str(path), "not_found", "登録されていない文書です", doc_id=doc_id)
-        record.unlink()
-        return IngestResult(str(path), "removed", "文書を削除しました", doc_id=doc_id)
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, OSError):
+            record = {}
+        record_path.unlink()
+        record["doc_id"] = doc_id
+        note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record) else ""
+        return IngestResult(str(path), "removed", f"文書を削除しました{note}", doc_id=doc_id)
+
+    # -- ingest -----------------------------------------------------------------------------------
+    def _chunks(
+        self,
+        sections: list[Section],
+        *,
+        doc_id: str,
+        title: str,
+        kind: str,
+        as_of: str,
+        as_of_estimated: bool,
+        official: bool,
+        origin: str,
+        chunk_chars: int,
+    ) -> list[Chunk]:
+        rules = load_instruction_rules(self.corpus_dir)
+        chunks: list[Chunk] = []
+        for section in sections:
+            for piece in split_text(section.text, chunk_chars):
+                number = len(chunks) + 1
+                heading = f"{section.heading}\n" if section.heading and not piece.startswith(section.heading) else ""
+                findings = rules.findings(heading + piece)
+                chunks.append(
+                    make_chunk(
+                        source_id=f"doc-{doc_id}-{number:04d}",
+                        title=title,
+                        locator=section.locator,
+                        text=heading + piece,
+                        kind=kind,
+                        as_of=as_of,
+                        confidence="確認済み" if official else "要確認",
+                        origin=origin,
+                        sources=(f"doc-{doc_id}",),
+                        meta={"doc_id": doc_id, "as_of_estimated": as_of_estimated, "official": official}
+                        | ({"instruction_findings": findings} if findings else {}),
+                        instruction_like=bool(findings),
+                    )
+                )
+        return chunks
 
     def ingest(
         self,
@@ -109,66 +238,156 @@ class DocumentStore:
         title: str | None = None,
         chunk_chars: int = 500,
         max_bytes: int = 50_000_000,
+        limits: ReadLimits | None = None,
+        official: bool = False,
+        keep_original: bool = False,
+        origin: Path | None = None,
     ) -> IngestResult:
+        """Read, mask and screen one file and store it as a record.
+
+        `origin` names the document when `path` is a temporary copy (an upload): the same origin
+        is the same document. Uploaded material is 要確認 unless `official` is set by an
+        administrator; the file itself is kept only with `keep_original`.
+        """
         path = Path(path)
+        label = str(origin or path)
         if kind not in DOCUMENT_KINDS:
-            return IngestResult(str(path), "error", f"種別 {kind!r} は使えません（{', '.join(DOCUMENT_KINDS)}）")
+            return IngestResult(label, "error", f"種別 {kind!r} は使えません（{', '.join(DOCUMENT_KINDS)}）")
         if as_of is not None:
             try:
                 dt.date.fromisoformat(as_of)
             except ValueError:
-                return IngestResult(str(path), "error", f"時点 {as_of!r} は YYYY-MM-DD で指定してください")
+                return IngestResult(label, "error", f"時点 {as_of!r} は YYYY-MM-DD で指定してください")
+        identity = Path(origin) if origin is not None else path
         try:
             if not path.is_file():
                 raise IngestError(f"{path}: ファイルが見つかりません")
-            doc_id = document_id(path)
+            doc_id = document_id(identity)
             digest = file_hash(path)
             existing = self.get(doc_id)
-            same_options = existing and existing.get("kind") == kind and existing.get("as_of_given") == as_of and (
-                title is None or existing.get("title") == title
+            same_options = existing and existing.get("format") == RECORD_FORMAT and existing.get("kind") == kind and (
+                existing.get("as_of_given") == as_of
+                and existing.get("official", False) == official
+                and bool(existing.get("original")) == keep_original
+                and (title is None or existing.get("title") == mask_personal_data(title)[0])
             )
             if existing and existing.get("content_hash") == digest and same_options:
-                return IngestResult(str(path), "unchanged", "変更はありません", len(existing["chunks"]), doc_id)
-            sections = load_sections(path, max_bytes)
-        except IngestError as exc:
-            return IngestResult(str(path), "error", str(exc))
-        except Exception as exc:  # any unexpected loader failure is reported per file
-            return IngestResult(str(path), "error", f"{path.name}: 読み込みに失敗しました（{type(exc).__name__}: {exc}）")
-        doc_title = title or path.stem
-        effective_as_of = as_of or dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
-        confidence = "確認済み" if as_of else "要確認"
-        chunks: list[Chunk] = []
-        for section in sections:
-            for piece in split_text(section.text, chunk_chars):
-                number = len(chunks) + 1
-                heading = f"{section.heading}\n" if section.heading and not piece.startswith(section.heading) else ""
-                chunks.append(
-                    make_chunk(
-                        source_id=f"doc-{doc_id}-{number:04d}",
-                        title=doc_title,
-                        locator=section.locator,
-                        text=heading + piece,
-                        kind=kind,
-                        as_of=effective_as_of,
-                        confidence=confidence,
-                        origin=str(path.resolve()),
-                        sources=(f"doc-{doc_id}",),
-                        meta={"doc_id": doc_id, "as_of_estimated": as_of is None},
-                    )
+                return IngestResult(
+                    label, "unchanged", "変更はありません", len(existing["chunks"]), doc_id,
+                    masked=tuple(existing.get("masked", [])), official=official, original_kept=keep_original,
                 )
+            sections = load_sections(path, max_bytes, limits)
+        except IngestError as exc:
+            return IngestResult(label, "error", str(exc))
+        except Exception as exc:  # any unexpected loader failure is reported per file
+            return IngestResult(label, "error", f"{path.name}: 読み込みに失敗しました（{type(exc).__name__}: {exc}）")
+        mask = _Masked(set())
+        sections = [Section(mask(s.locator), mask(s.heading), mask(s.text)) for s in sections]
+        doc_title = mask(title or identity.stem)
+        effective_as_of = as_of or dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+        shown_origin = mask(str(identity.resolve()))
+        chunks = self._chunks(
+            sections,
+            doc_id=doc_id,
+            title=doc_title,
+            kind=kind,
+            as_of=effective_as_of,
+            as_of_estimated=as_of is None,
+            official=official,
+            origin=shown_origin,
+            chunk_chars=chunk_chars,
+        )
+        if existing:
+            self._purge_originals(existing, keep=path)
+        original = self._keep_original(path, doc_id) if keep_original else None
+        masked = sorted(mask.kinds)
+        flagged = sum(1 for c in chunks if c.instruction_like)
         record = {
+            "format": RECORD_FORMAT,
             "doc_id": doc_id,
-            "origin": str(path.resolve()),
-            "file_name": path.name,
+            "origin": shown_origin,
+            "file_name": mask(identity.name),
             "title": doc_title,
             "kind": kind,
             "as_of": effective_as_of,
             "as_of_given": as_of,
+            "official": official,
+            "masked": masked,
+            "instruction_like_chunks": flagged,
+            "original": original,
             "content_hash": digest,
             "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "chunks": [c.to_dict() for c in chunks],
         }
         write_json_atomic(self._record_path(doc_id), record)
-        status = "updated" if existing else "added"
-        note = "" if as_of else "（時点未指定のためファイル更新日を仮の時点とし、要確認として扱います）"
-        return IngestResult(str(path), status, f"{len(chunks)} チャンクを登録しました{note}", len(chunks), doc_id)
+        return IngestResult(
+            label,
+            "updated" if existing else "added",
+            _ingest_message(len(chunks), masked, flagged, official=official, as_of_given=as_of is not None, kept=bool(original)),
+            len(chunks),
+            doc_id,
+            masked=tuple(masked),
+            instruction_like=flagged,
+            official=official,
+            original_kept=bool(original),
+        )
+
+    # -- records written by earlier versions --------------------------------------------------------
+    def has_legacy_records(self) -> bool:
+        return any(record.get("format") != RECORD_FORMAT for record in self.records())
+
+    def upgrade_records(self) -> int:
+        """Mask and screen records stored before ingest did so (their text may hold personal data)."""
+        upgraded = 0
+        rules = load_instruction_rules(self.corpus_dir)
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, OSError):
+                continue
+            if record.get("format") == RECORD_FORMAT:
+                continue
+            mask = _Masked(set())
+            official = bool(record.get("official", False))
+            chunks = []
+            for data in record.get("chunks", []):
+                chunk = Chunk.from_dict(data)
+                text = mask(chunk.text)
+                findings = rules.findings(text)
+                chunks.append(
+                    make_chunk(
+                        **{**chunk.__dict__, "text": text, "title": mask(chunk.title), "locator": mask(chunk.locator),
+                           "origin": mask(chunk.origin), "confidence": "確認済み" if official else "要確認",
+                           "instruction_like": bool(findings),
+                           "meta": chunk.meta | ({"instruction_findings": findings} if findings else {})}
+                    ).to_dict()
+                )
+            record.update(
+                format=RECORD_FORMAT,
+                chunks=chunks,
+                title=mask(str(record.get("title", ""))),
+                file_name=mask(str(record.get("file_name", ""))),
+                official=official,
+                masked=sorted(mask.kinds | set(record.get("masked", []))),
+                instruction_like_chunks=sum(1 for c in chunks if c["instruction_like"]),
+            )
+            if record.get("origin") and not Path(str(record["origin"])).resolve().is_relative_to(self.folder.resolve()):
+                record["origin"] = mask(str(record["origin"]))
+            write_json_atomic(path, record)
+            upgraded += 1
+        return upgraded
+
+
+def _ingest_message(chunks: int, masked: list[str], flagged: int, *, official: bool, as_of_given: bool, kept: bool) -> str:
+    notes = [f"{chunks} チャンクを登録しました"]
+    if masked:
+        notes.append(f"個人情報をマスクしてから保存しました（{masked_kinds_label(masked)}）")
+    if flagged:
+        notes.append(f"指示文のような記載を含むチャンクが {flagged} 件あり、回答の根拠には使いません")
+    if not official:
+        notes.append("公式資料として登録されていないため、要確認として扱います")
+    if not as_of_given:
+        notes.append("時点が指定されていないため、ファイルの更新日を仮の時点とします")
+    if kept:
+        notes.append("元のファイルを保管しました（文書を削除すると一緒に削除されます）")
+    return "。".join(notes) + "。"

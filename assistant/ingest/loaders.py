@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.ingest.docx_reader import Table, read_docx
+from assistant.ingest.errors import IngestError
+from assistant.ingest.html_reader import read_html
+from assistant.ingest.limits import ReadBudget, ReadLimits, check_archive
 from assistant.knowledge.loader import parse_markdown_sections
 from assistant.textnorm import normalize
 
-
-class IngestError(ValueError):
-    """A document cannot be ingested; the message says why, in Japanese, for the user."""
+__all__ = ["IngestError", "LOADERS", "ReadLimits", "Section", "load_sections"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ def _decode(data: bytes, path: Path) -> str:
     raise IngestError(f"{path.name}: 文字コードを判別できません（UTF-8 / Shift_JIS / EUC-JP 以外）")
 
 
-def load_pdf(path: Path) -> list[Section]:
+def load_pdf(path: Path, budget: ReadBudget) -> list[Section]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -44,57 +47,52 @@ def load_pdf(path: Path) -> list[Section]:
                     raise IngestError(f"{path.name}: パスワードで保護（暗号化）された PDF のため読み込めません")
             except (FileNotDecryptedError, NotImplementedError) as exc:
                 raise IngestError(f"{path.name}: 暗号化された PDF のため読み込めません（{exc}）") from exc
-        pages = list(reader.pages)
+        pages = reader.pages
+        page_count = len(pages)
     except IngestError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IngestError(f"{path.name}: PDF が壊れているか、PDF ではありません（{exc}）") from exc
     sections = []
-    for number, page in enumerate(pages, start=1):
+    for number in range(1, page_count + 1):
+        budget.page()
         try:
-            text = page.extract_text() or ""
+            text = pages[number - 1].extract_text() or ""
         except (FileNotDecryptedError,) as exc:
             raise IngestError(f"{path.name}: 暗号化された PDF のため読み込めません（{exc}）") from exc
         except Exception as exc:  # pypdf raises many types on damaged content streams
             raise IngestError(f"{path.name}: {number}ページ目のテキストを取り出せません（{exc}）") from exc
         if text.strip():
-            sections.append(Section(locator=f"p.{number}", heading="", text=text))
-    if pages and not sections:
+            sections.append(Section(locator=f"p.{number}", heading="", text=budget.text(text)))
+    if page_count and not sections:
         raise IngestError(f"{path.name}: テキスト層のない PDF です（画像のみ）。OCR でテキスト化してから登録してください")
     return sections
 
 
-def load_docx(path: Path) -> list[Section]:
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = docx.Document(str(path))
-    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
-        raise IngestError(f"{path.name}: Word ファイル（.docx）として開けません（{exc}）") from exc
+def load_docx(path: Path, budget: ReadBudget) -> list[Section]:
+    check_archive(path, budget.limits)
     sections: list[Section] = []
+    tables: list[Section] = []
     heading, lines = "", []
-    number = 0
 
     def flush() -> None:
-        nonlocal number
         if "".join(lines).strip():
-            number += 1
+            number = len(sections) + 1
             sections.append(Section(locator=f"§{number} {heading}".strip(), heading=heading, text="\n".join(lines)))
 
-    for paragraph in document.paragraphs:
-        style = (paragraph.style.name if paragraph.style is not None else "") or ""
-        if style.lower().startswith(("heading", "title")) or style.startswith("見出し"):
+    for block in read_docx(path, budget):
+        if isinstance(block, Table):
+            rows = [" | ".join(cell.strip() for cell in row) for row in block.rows]
+            if any(r.strip(" |") for r in rows):
+                number = len(tables) + 1
+                tables.append(Section(locator=f"表{number}", heading=f"表{number}", text="\n".join(rows)))
+        elif block.style.lower().startswith(("heading", "title")) or block.style.startswith("見出し"):
             flush()
-            heading, lines = paragraph.text.strip(), []
-        elif paragraph.text.strip():
-            lines.append(paragraph.text)
+            heading, lines = block.text.strip(), []
+        elif block.text.strip():
+            lines.append(block.text)
     flush()
-    for table_number, table in enumerate(document.tables, start=1):
-        rows = [" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows]
-        if any(r.strip(" |") for r in rows):
-            sections.append(Section(locator=f"表{table_number}", heading=f"表{table_number}", text="\n".join(rows)))
-    return sections
+    return sections + tables
 
 
 def _rows_to_sections(rows: list[list[str]], sheet: str, rows_per_section: int = 20) -> list[Section]:
@@ -114,21 +112,32 @@ def _rows_to_sections(rows: list[list[str]], sheet: str, rows_per_section: int =
     return sections
 
 
-def load_xlsx(path: Path) -> list[Section]:
+def _sheet_rows(sheet, budget: ReadBudget) -> list[list[str]]:  # noqa: ANN001 - openpyxl read-only sheet
+    """The cells actually present: the declared dimension (A1:XFD1048576 in a 5 KB file) is ignored."""
+    sheet.reset_dimensions()
+    budget.sheet()
+    rows = []
+    for row in sheet.iter_rows(values_only=True):
+        budget.row(len(row))
+        values = ["" if v is None else budget.text(str(v)) for v in row]
+        # Gaps between rows come back empty; keep them out of memory.
+        rows.append(values if any(values) else [])
+    return rows
+
+
+def load_xlsx(path: Path, budget: ReadBudget) -> list[Section]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    check_archive(path, budget.limits)
     try:
         workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
-    except (InvalidFileException, KeyError, ValueError, OSError) as exc:
+    except (InvalidFileException, KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise IngestError(f"{path.name}: Excel ファイル（.xlsx）として開けません（{exc}）") from exc
-    import zipfile
-
     try:
         sections = []
         for sheet in workbook.worksheets:
-            rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            sections.extend(_rows_to_sections(rows, sheet.title))
+            sections.extend(_rows_to_sections(_sheet_rows(sheet, budget), sheet.title))
     except zipfile.BadZipFile as exc:
         raise IngestError(f"{path.name}: Excel ファイルが壊れています（{exc}）") from exc
     finally:
@@ -136,54 +145,59 @@ def load_xlsx(path: Path) -> list[Section]:
     return sections
 
 
-def load_csv(path: Path) -> list[Section]:
+def _read_text_file(path: Path, budget: ReadBudget, markup_factor: int = 1) -> str:
+    """Decode a plain-text format; markup may be `markup_factor` times longer than the text limit."""
     text = _decode(path.read_bytes(), path)
-    rows = list(csv.reader(io.StringIO(text)))
+    if len(text) > budget.limits.max_chars * markup_factor:
+        raise IngestError(
+            f"{path.name}: 文字数が上限（{budget.limits.max_chars:,} 文字）を超えるため読み込みません。資料を分割して登録してください"
+        )
+    return text
+
+
+def load_csv(path: Path, budget: ReadBudget) -> list[Section]:
+    rows = []
+    for row in csv.reader(io.StringIO(_read_text_file(path, budget))):
+        budget.row(len(row))
+        rows.append([budget.text(cell) for cell in row])
     return _rows_to_sections(rows, path.stem)
 
 
-def load_html(path: Path) -> list[Section]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(_decode(path.read_bytes(), path), "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
-        tag.decompose()
+def load_html(path: Path, budget: ReadBudget) -> list[Section]:
     sections: list[Section] = []
-    heading, lines = (soup.title.get_text(strip=True) if soup.title else ""), []
-    body = soup.body or soup
-    for element in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "td", "th", "pre", "dd", "dt"]):
-        if element.find(["p", "li", "td"]) is not None and element.name in {"li", "td"}:
+    heading, lines = "", []
+    for block in read_html(_read_text_file(path, budget, markup_factor=4), budget):
+        if not block.text:
             continue
-        text = element.get_text(" ", strip=True)
-        if not text:
-            continue
-        if element.name in {"h1", "h2", "h3", "h4"}:
+        if block.kind == "title":
+            heading = heading or block.text
+        elif block.kind == "heading":
             if lines:
                 sections.append(Section(locator=heading or "本文", heading=heading, text="\n".join(lines)))
-            heading, lines = text, []
+            heading, lines = block.text, []
         else:
-            lines.append(text)
+            lines.append(block.text)
     if lines:
         sections.append(Section(locator=heading or "本文", heading=heading, text="\n".join(lines)))
     return sections
 
 
-def load_markdown(path: Path) -> list[Section]:
-    text = _decode(path.read_bytes(), path)
+def load_markdown(path: Path, budget: ReadBudget) -> list[Section]:
+    text = _read_text_file(path, budget)
     if text.startswith("---"):
         parts = text.split("---", 2)
         text = parts[2] if len(parts) == 3 else text
     return [Section(locator=s["heading"], heading=s["heading"], text=s["text"]) for s in parse_markdown_sections(text)]
 
 
-def load_text(path: Path) -> list[Section]:
-    text = _decode(path.read_bytes(), path)
+def load_text(path: Path, budget: ReadBudget) -> list[Section]:
+    text = _read_text_file(path, budget)
     if "\x00" in text:
         raise IngestError(f"{path.name}: テキストファイルではありません（バイナリデータを含みます）")
     return [Section(locator="本文", heading="", text=text)]
 
 
-LOADERS: dict[str, Callable[[Path], list[Section]]] = {
+LOADERS: dict[str, Callable[[Path, ReadBudget], list[Section]]] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
     ".xlsx": load_xlsx,
@@ -197,7 +211,7 @@ LOADERS: dict[str, Callable[[Path], list[Section]]] = {
 }
 
 
-def load_sections(path: Path, max_bytes: int) -> list[Section]:
+def load_sections(path: Path, max_bytes: int, limits: ReadLimits | None = None) -> list[Section]:
     """Read one file into normalised sections, or raise IngestError with a clear reason."""
     if not path.exists():
         raise IngestError(f"{path}: ファイルが見つかりません")
@@ -213,7 +227,7 @@ def load_sections(path: Path, max_bytes: int) -> list[Section]:
     if size > max_bytes:
         raise IngestError(f"{path.name}: ファイルが大きすぎます（{size / 1e6:.1f} MB、上限 {max_bytes / 1e6:.0f} MB）")
     sections = []
-    for section in loader(path):
+    for section in loader(path, ReadBudget(path, limits or ReadLimits.defaults())):
         text = normalize(section.text)
         if text:
             sections.append(Section(locator=normalize(section.locator) or "本文", heading=normalize(section.heading), text=text))

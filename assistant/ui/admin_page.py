@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,9 @@ import gradio as gr
 import pandas as pd
 from filelock import FileLock
 
-from assistant.index.store import build_index, index_status
+from assistant.index.store import build_index
 from assistant.ingest.docstore import DocumentStore, IngestResult
+from assistant.ingest.limits import ReadLimits
 from assistant.ui.common import ADMIN_GROUP, ADMIN_LIMIT, current_viewer, friendly_errors, user_error
 from assistant.ui.context import UIContext
 from assistant.ui.render import (
@@ -25,45 +25,49 @@ from assistant.ui.render import (
 )
 
 ACCEPTED_TYPES = [".pdf", ".docx", ".xlsx", ".csv", ".html", ".htm", ".md", ".txt"]
-BUILD_STAGES = 5  # build_index reports four stages; the fifth is loading the new index
+BUILD_STAGES = 6  # build_index reports five stages; the sixth is loading the new index
 CHANGED = {"added", "updated", "removed"}
 
 Progress = Callable[..., Any]
 
 
 def _store(context: UIContext) -> DocumentStore:
-    return DocumentStore(context.settings.documents_dir)
+    return DocumentStore(context.settings.documents_dir, context.settings.corpus_dir)
 
 
 def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
-    status = index_status(context.settings, context.assistant.knowledge)
+    report = context.assistant.index_report()
     documents = pd.DataFrame(document_rows(_store(context).records()), columns=DOCUMENT_HEADERS)
-    return index_status_markdown(status), documents
+    text = index_status_markdown(report["disk"])
+    served = report["served"]
+    if served:
+        text += f"  \n**回答に使用中の索引:** {served['build_id']}（{served['chunks']} チャンク）"
+    return text, documents
 
 
-def _ingest_one(context: UIContext, store: DocumentStore, upload: Path, kind: str, as_of: str | None) -> IngestResult:
-    """Keep the original under the uploads folder and ingest it there (same name = same document)."""
-    target = context.upload_path(upload.name)
-    backup = target.with_name(f".{target.name}.previous")
-    had_previous = target.exists()
-    if had_previous:
-        shutil.copy2(target, backup)
-    shutil.copyfile(upload, target)
+def _ingest_one(
+    context: UIContext, store: DocumentStore, upload: Path, kind: str, as_of: str | None, official: bool, keep_original: bool
+) -> IngestResult:
+    """Ingest the upload where Gradio put it; the same file name is the same document.
+
+    Nothing of the upload is kept unless the administrator asks for it (then outside any served folder).
+    """
     settings = context.settings
     result = store.ingest(
-        target,
+        upload,
+        origin=context.uploads_dir / Path(upload.name).name,
         kind=kind,
         as_of=as_of,
         chunk_chars=settings.chunk_chars,
         max_bytes=int(settings.max_file_mb * 1_000_000),
+        limits=ReadLimits.from_settings(settings),
+        official=official,
+        keep_original=keep_original,
     )
-    if result.status == "error":
-        if had_previous:
-            backup.replace(target)
-        else:
-            target.unlink(missing_ok=True)
-    backup.unlink(missing_ok=True)
-    return IngestResult(upload.name, result.status, result.message, result.chunks, result.doc_id)
+    return IngestResult(
+        upload.name, result.status, result.message, result.chunks, result.doc_id,
+        result.masked, result.instruction_like, result.official, result.original_kept,
+    )
 
 
 def rebuild(context: UIContext, progress: Progress, offset: float = 0.0, span: float = 1.0) -> str:
@@ -95,7 +99,8 @@ def _readonly_table(headers: list[str], label: str, elem_id: str) -> gr.Datafram
 def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
     gr.Markdown(
         "公式資料（手引、Q&A、事例、法令など）を登録すると、相談の回答に使われます。"
-        "時点（資料の日付）を指定しない資料は「要確認」として扱われます。"
+        "公式資料として登録しない資料は「要確認」として扱われます。個人情報は登録時にマスクされ、"
+        "元のファイルは「保管する」を選んだときだけ保存されます。"
     )
     with gr.Row():
         with gr.Column(scale=3):
@@ -115,6 +120,9 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
                 )
                 as_of = gr.Textbox(label="時点（YYYY-MM-DD）", placeholder="例: 2024-05-27", elem_id="admin-as-of")
             rebuild_after = gr.Checkbox(value=True, label="登録後に索引を再構築する")
+            with gr.Row():
+                official = gr.Checkbox(value=False, label="公式資料として登録する（確認済みとして扱う）", elem_id="admin-official")
+                keep_original = gr.Checkbox(value=False, label="元のファイルを保管する", elem_id="admin-keep-original")
             ingest_button = gr.Button("登録する", variant="primary", elem_id="admin-ingest")
             message = gr.Markdown(label="処理結果", show_label=False, elem_id="admin-message")
             results = _readonly_table(INGEST_HEADERS, "ファイルごとの結果", "admin-results")
@@ -137,6 +145,8 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         kind_value: str,
         as_of_text: str,
         and_rebuild: bool,
+        as_official: bool,
+        keep: bool,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[Any, ...]:
@@ -154,7 +164,7 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         with FileLock(str(context.settings.home / ".documents.lock")):
             for number, path in enumerate(paths):
                 progress(share * number / len(paths), desc=f"{path.name} を読み込んでいます（{number + 1}/{len(paths)}）")
-                outcomes.append(_ingest_one(context, store, path, kind_value, date))
+                outcomes.append(_ingest_one(context, store, path, kind_value, date, bool(as_official), bool(keep)))
         errors = sum(1 for r in outcomes if r.status == "error")
         lines = [f"{len(paths)} 件のファイルを処理しました（エラー {errors} 件）。"]
         if and_rebuild and any(r.status in CHANGED for r in outcomes):
@@ -174,7 +184,7 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
 
     ingest_button.click(
         ingest,
-        inputs=[files, kind, as_of, rebuild_after],
+        inputs=[files, kind, as_of, rebuild_after, official, keep_original],
         outputs=[message, results, status, documents],
         api_name="admin_ingest",
         **admin_options,

@@ -82,10 +82,11 @@ class UIContext:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where uploaded originals are kept, so uploading the same file name again updates that document."""
-        folder = self.settings.documents_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        """The folder that names uploaded documents: uploading the same file name again updates that document.
+
+        Nothing is written there; an original is kept only when the administrator asks (DocumentStore).
+        """
+        return self.settings.documents_dir / "uploads"
 
     def upload_path(self, name: str) -> Path:
         """Where an upload called `name` is kept: its base name only, checked to lie in the uploads folder."""

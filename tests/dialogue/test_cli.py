@@ -26,7 +26,7 @@ ASK_KEYS = {"answer", "notification_type", "cases", "statutory", "out_of_scope",
 def cli_home(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     home = tmp_path_factory.mktemp("cli-home")
     (home / "cache").mkdir()
-    for item in shared_cache.glob("*.npz"):  # reuse the model cache; the index is built in `home`
+    for item in [*shared_cache.glob("*.npz"), *shared_cache.glob("reader-*.joblib")]:  # reuse the model caches
         os.link(item, home / "cache" / item.name)
     return home
 

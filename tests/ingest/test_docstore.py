@@ -9,12 +9,12 @@ from tests.ingest.fixtures import JAPANESE_LINES, make_pdf
 def test_reingest_is_idempotent_and_changes_replace_chunks(tmp_path: Path) -> None:
     store = DocumentStore(tmp_path / "docs")
     path = make_pdf(tmp_path / "tebiki.pdf", [JAPANESE_LINES])
-    first = store.ingest(path, kind="guidance", as_of="2024-06-01")
+    first = store.ingest(path, kind="guidance", as_of="2024-06-01", official=True)
     assert first.status == "added" and first.chunks >= 1
-    again = store.ingest(path, kind="guidance", as_of="2024-06-01")
+    again = store.ingest(path, kind="guidance", as_of="2024-06-01", official=True)
     assert again.status == "unchanged"
     make_pdf(path, [JAPANESE_LINES, ["第2章 改訂版で追加された記載です。"]])
-    changed = store.ingest(path, kind="guidance", as_of="2024-09-01")
+    changed = store.ingest(path, kind="guidance", as_of="2024-09-01", official=True)
     assert changed.status == "updated"
     chunks = store.chunks()
     assert len(store.records()) == 1

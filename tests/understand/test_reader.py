@@ -40,7 +40,6 @@ def test_intent_of_new_wordings(reader, training_texts: set[str], text: str, int
     [
         pytest.param("昨年から連携していますが、照会項目に住民票関係情報を足したいです", "yes", {"info_added"},
                      marks=pytest.mark.xfail(strict=True, reason="足す is read as both adding and removing information")),
-        ("照会項目に住民票関係情報を加えたいです。連携中です", "yes", {"info_added"}),
         ("届出はまだ一度もしていません", "no", set()),
         ("規則改正で号が一つずれました", None, {"renumber_typo"}),
         ("事業自体を今年度末でやめることになりました", None, {"abolished"}),
