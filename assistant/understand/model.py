@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from assistant.advise.matching import fold
 from assistant.understand.data import LabelSet, Utterance
 
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 NONE = "none"
 INTENT_THRESHOLD = 0.5
 CHANGE_THRESHOLD = 0.5
@@ -39,16 +39,15 @@ def word_tokens(text: str) -> list[str]:
     return get_tokenizer().tokens(text)
 
 
-def _features() -> FeatureUnion:
-    return FeatureUnion(
-        [
-            ("chars", TfidfVectorizer(analyzer="char", ngram_range=(1, 3), preprocessor=fold_for_reader,
-                                      sublinear_tf=True, min_df=2, max_features=60_000, dtype=np.float32)),
-            ("words", TfidfVectorizer(tokenizer=word_tokens, preprocessor=fold_for_reader, token_pattern=None,
-                                      lowercase=False, ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                                      max_features=40_000, dtype=np.float32)),
-        ]
-    )
+def _vectorizers() -> list[TfidfVectorizer]:
+    """Character n-grams (robust to typos and kana/kanji variants) and Sudachi words and word pairs."""
+    return [
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), preprocessor=fold_for_reader,
+                        sublinear_tf=True, min_df=2, max_features=60_000, dtype=np.float32),
+        TfidfVectorizer(tokenizer=word_tokens, preprocessor=fold_for_reader, token_pattern=None,
+                        lowercase=False, ngram_range=(1, 2), sublinear_tf=True, min_df=2,
+                        max_features=40_000, dtype=np.float32),
+    ]
 
 
 # A linear SVM per label: chosen over logistic regression by cross-validation on the utterances (more exact label
@@ -64,14 +63,41 @@ def _sigmoid(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-values))
 
 
-def _scores(model: object, matrix: object) -> tuple[list, np.ndarray]:
-    """(classes, one score per class and row) for a fitted classifier of one label group."""
-    if isinstance(model, DummyClassifier):
-        return list(model.classes_), model.predict_proba(matrix)
-    margins = model.decision_function(matrix)  # type: ignore[attr-defined]
-    if margins.ndim == 1:  # two classes: the margin is that of the second
-        margins = np.stack([-margins, margins], axis=1)
-    return list(model.classes_), _sigmoid(margins)  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class LinearHead:
+    """A trained label group reduced to its weights: one sparse product gives every class's margin."""
+
+    classes: tuple
+    weights: np.ndarray  # (classes, features), float32
+    bias: np.ndarray  # (classes,)
+
+    def scores(self, matrix: object) -> np.ndarray:
+        """One score in (0, 1) per row and class: the logistic of the margin."""
+        margins = np.asarray(matrix @ self.weights.T) + self.bias  # type: ignore[operator]
+        return _sigmoid(margins)
+
+    @classmethod
+    def one_vs_rest(cls, classes: Sequence[str], model: OneVsRestClassifier) -> "LinearHead":
+        weights, bias = [], []
+        for estimator in model.estimators_:
+            if hasattr(estimator, "coef_"):
+                weights.append(estimator.coef_.ravel())
+                bias.append(float(estimator.intercept_[0]))
+            else:  # a label constant in the data: a fixed, decisive margin
+                weights.append(np.zeros(model.n_features_in_))
+                bias.append(10.0 if estimator.predict_proba(np.zeros((1, 1)))[0][-1] > 0.5 else -10.0)
+        return cls(tuple(classes), np.asarray(weights, dtype=np.float32), np.asarray(bias, dtype=np.float32))
+
+    @classmethod
+    def single(cls, model: LinearSVC | DummyClassifier, features: int) -> "LinearHead":
+        classes = tuple(model.classes_.tolist())
+        if isinstance(model, DummyClassifier):
+            bias = np.where(np.asarray(classes) == model.classes_[np.argmax(model.class_prior_)], 10.0, -10.0)
+            return cls(classes, np.zeros((len(classes), features), dtype=np.float32), bias.astype(np.float32))
+        coef, intercept = model.coef_, model.intercept_
+        if len(classes) == 2:  # one margin for the second class; the first is its negative
+            coef, intercept = np.vstack([-coef[0], coef[0]]), np.array([-intercept[0], intercept[0]])
+        return cls(classes, np.asarray(coef, dtype=np.float32), np.asarray(intercept, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -97,21 +123,22 @@ class Prediction:
 class ReaderModel:
     labels: LabelSet
     fingerprint: str
-    features: FeatureUnion
-    intent_binarizer: MultiLabelBinarizer
-    intent_model: OneVsRestClassifier
-    change_binarizer: MultiLabelBinarizer
-    change_model: OneVsRestClassifier
-    single_models: dict[str, LinearSVC | DummyClassifier] = field(default_factory=dict)
+    vectorizers: list[TfidfVectorizer]
+    intents: LinearHead
+    changes: LinearHead
+    singles: dict[str, LinearHead] = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
+    def features(self, texts: Sequence[str]) -> object:
+        return sparse.hstack([v.transform(texts) for v in self.vectorizers], format="csr")
+
     def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
-        matrix = self.features.transform(list(texts))
-        intents = _sigmoid(self.intent_model.decision_function(matrix))
-        changes = _sigmoid(self.change_model.decision_function(matrix))
-        singles = {name: _scores(model, matrix) for name, model in self.single_models.items()}
+        matrix = self.features(list(texts))
+        intents = self.intents.scores(matrix)
+        changes = self.changes.scores(matrix)
+        singles = {name: (head.classes, head.scores(matrix)) for name, head in self.singles.items()}
         out = []
-        for row in range(matrix.shape[0]):
+        for row in range(matrix.shape[0]):  # type: ignore[attr-defined]
             def best(name: str) -> tuple[str, float]:
                 classes, proba = singles[name]
                 index = int(np.argmax(proba[row]))
@@ -121,8 +148,8 @@ class ReaderModel:
             unpromulgated = float(proba[row][classes.index(True)]) if True in classes else 0.0
             out.append(
                 Prediction(
-                    intents=_ranked(self.intent_binarizer.classes_, intents[row]),
-                    changes=_ranked(self.change_binarizer.classes_, changes[row]),
+                    intents=_ranked(self.intents.classes, intents[row]),
+                    changes=_ranked(self.changes.classes, changes[row]),
                     existing=best("existing"),
                     polarity=best("polarity"),
                     asker=best("asker"),
@@ -157,18 +184,20 @@ def train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str = 
 
 def _train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str) -> ReaderModel:
     texts = [u.text for u in utterances]
-    features = _features()
-    matrix = features.fit_transform(texts)
-    intent_binarizer = MultiLabelBinarizer(classes=list(labels.intents))
-    change_binarizer = MultiLabelBinarizer(classes=list(labels.changes))
-    intent_model = OneVsRestClassifier(_linear()).fit(matrix, intent_binarizer.fit_transform([u.intents for u in utterances]))
-    change_model = OneVsRestClassifier(_linear()).fit(matrix, change_binarizer.fit_transform([u.changes for u in utterances]))
+    vectorizers = _vectorizers()
+    matrix = sparse.hstack([v.fit_transform(texts) for v in vectorizers], format="csr")
+    features = matrix.shape[1]
+    intent_classes, change_classes = list(labels.intents), list(labels.changes)
+    intent_targets = MultiLabelBinarizer(classes=intent_classes).fit_transform([u.intents for u in utterances])
+    change_targets = MultiLabelBinarizer(classes=change_classes).fit_transform([u.changes for u in utterances])
+    intents = LinearHead.one_vs_rest(intent_classes, OneVsRestClassifier(_linear()).fit(matrix, intent_targets))
+    changes = LinearHead.one_vs_rest(change_classes, OneVsRestClassifier(_linear()).fit(matrix, change_targets))
     singles = {}
     for name, target in _targets(utterances).items():
         # A label group that never varies in the data gets a constant predictor.
         model = _linear() if len(set(target)) > 1 else DummyClassifier(strategy="most_frequent")
-        singles[name] = model.fit(matrix, target)
-    return ReaderModel(labels, fingerprint, features, intent_binarizer, intent_model, change_binarizer, change_model, singles)
+        singles[name] = LinearHead.single(model.fit(matrix, target), features)
+    return ReaderModel(labels, fingerprint, vectorizers, intents, changes, singles)
 
 
 def save(model: ReaderModel, path: Path) -> None:

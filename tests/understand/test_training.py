@@ -79,3 +79,27 @@ def test_cross_validation_reports_every_label(small_corpus: Path) -> None:
     assert {s.label for s in report.intents} == set(labels.intents)
     assert 0.0 <= report.intent_exact <= 1.0 and "case_fit" in report.table()
     assert isinstance(error_summary(report), str)
+
+
+def test_compiled_weights_give_the_classifiers_own_margins(small_corpus: Path) -> None:
+    """The model keeps only weight matrices; they must score exactly as the trained classifiers do."""
+    import numpy as np
+    from scipy import sparse
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    from assistant.understand import model as reader_model
+
+    labels = load_labels(small_corpus)
+    utterances = load_utterances(small_corpus, labels)
+    trained = reader_model.train(utterances, labels)
+    texts = ["就学援助はどの事例ですか", "はい", "号がずれたので何の届出ですか"]
+    matrix = trained.features(texts)
+    targets = MultiLabelBinarizer(classes=list(labels.intents)).fit_transform([u.intents for u in utterances])
+    full = sparse.hstack([v.transform([u.text for u in utterances]) for v in trained.vectorizers], format="csr")
+    reference = OneVsRestClassifier(reader_model._linear()).fit(full, targets)
+    expected = 1 / (1 + np.exp(-reference.decision_function(matrix)))
+    scores = trained.intents.scores(matrix)
+    seen = targets.any(axis=0)  # labels the small corpus has examples of
+    assert np.allclose(scores[:, seen], expected[:, seen], atol=1e-5)
+    assert (scores[:, ~seen] < 0.01).all()  # a label never seen in training is never chosen
