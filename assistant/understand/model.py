@@ -23,7 +23,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from assistant.advise.matching import fold
 from assistant.understand.data import LabelSet, Utterance
 
-MODEL_FORMAT = 3
+MODEL_FORMAT = 4
 NONE = "none"
 INTENT_THRESHOLD = 0.5
 CHANGE_THRESHOLD = 0.5
@@ -68,12 +68,15 @@ class LinearHead:
     """A trained label group reduced to its weights: one sparse product gives every class's margin."""
 
     classes: tuple
-    weights: np.ndarray  # (classes, features), float32
+    weights: np.ndarray  # (features, classes), float32, contiguous: the sparse product needs no copy
     bias: np.ndarray  # (classes,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", np.ascontiguousarray(self.weights, dtype=np.float32))
 
     def scores(self, matrix: object) -> np.ndarray:
         """One score in (0, 1) per row and class: the logistic of the margin."""
-        margins = np.asarray(matrix @ self.weights.T) + self.bias  # type: ignore[operator]
+        margins = np.asarray(matrix @ self.weights) + self.bias  # type: ignore[operator]
         return _sigmoid(margins)
 
     @classmethod
@@ -86,18 +89,18 @@ class LinearHead:
             else:  # a label constant in the data: a fixed, decisive margin
                 weights.append(np.zeros(model.n_features_in_))
                 bias.append(10.0 if estimator.predict_proba(np.zeros((1, 1)))[0][-1] > 0.5 else -10.0)
-        return cls(tuple(classes), np.asarray(weights, dtype=np.float32), np.asarray(bias, dtype=np.float32))
+        return cls(tuple(classes), np.asarray(weights, dtype=np.float32).T, np.asarray(bias, dtype=np.float32))
 
     @classmethod
     def single(cls, model: LinearSVC | DummyClassifier, features: int) -> "LinearHead":
         classes = tuple(model.classes_.tolist())
         if isinstance(model, DummyClassifier):
             bias = np.where(np.asarray(classes) == model.classes_[np.argmax(model.class_prior_)], 10.0, -10.0)
-            return cls(classes, np.zeros((len(classes), features), dtype=np.float32), bias.astype(np.float32))
+            return cls(classes, np.zeros((features, len(classes)), dtype=np.float32), bias.astype(np.float32))
         coef, intercept = model.coef_, model.intercept_
         if len(classes) == 2:  # one margin for the second class; the first is its negative
             coef, intercept = np.vstack([-coef[0], coef[0]]), np.array([-intercept[0], intercept[0]])
-        return cls(classes, np.asarray(coef, dtype=np.float32), np.asarray(intercept, dtype=np.float32))
+        return cls(classes, np.asarray(coef, dtype=np.float32).T, np.asarray(intercept, dtype=np.float32))
 
 
 @dataclass(frozen=True)
