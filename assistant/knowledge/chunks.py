@@ -67,7 +67,6 @@ def case_chunk(case: Case) -> Chunk:
         confidence=case.confidence,
         origin="corpus/cases.yaml",
         sources=case.sources,
-        meta={"case": case.id},
     )
 
 
@@ -102,7 +101,6 @@ def _statutory_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             confidence=affair.confidence,
             origin="corpus/statutory.yaml",
             sources=affair.sources,
-            meta={"related_cases": affair.related_cases},
         )
 
 
@@ -114,7 +112,6 @@ def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             confidence=notice.confidence,
             origin="corpus/notifications.yaml",
             sources=notice.sources,
-            meta={"notification_type": notice.type},
         )
         yield make_chunk(
             source_id=f"notice-{notice.type}",
@@ -187,7 +184,6 @@ def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             confidence=item.confidence,
             origin="corpus/procedure.yaml",
             sources=item.sources,
-            meta={"phase": item.phase, "item": item.id},
         )
 
 
@@ -231,7 +227,6 @@ def _qa_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             confidence=pair.confidence,
             origin="corpus/qa.yaml",
             sources=pair.sources,
-            meta={"cases": pair.cases, "notification_type": pair.notification_type},
         )
 
 
