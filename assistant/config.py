@@ -73,6 +73,7 @@ class Settings:
     llm_api_key: str = ""
     llm_model_path: str = ""
     llm_temperature: float = 0.0
+    llm_reading: bool = False  # with an LLM backend: the model also fills the reading of each message
     host: str = "127.0.0.1"
     port: int = 7860
     auth_enabled: bool = False

@@ -287,7 +287,14 @@ class Assistant:
         from assistant.understand.reader import Reader, ReaderVocabulary
 
         vocabulary = ReaderVocabulary.load(self.settings.corpus_dir)
-        return Reader(self.reader_model, classifier, vocabulary, frozenset(index.bm25.vocab_dict))
+        learned = Reader(self.reader_model, classifier, vocabulary, frozenset(index.bm25.vocab_dict))
+        if not self.settings.llm_reading or self.settings.llm_backend in ("", "none"):
+            return learned
+        from assistant.llm.backends import create_chat_model
+        from assistant.llm.reading import LLMReader
+
+        model = create_chat_model(self.settings)
+        return LLMReader(model, self.settings.prompts_dir, learned, self.settings.llm_backend) if model else learned
 
     def _make_answerer(self, retriever: Any, classifier: Any, reader: Any):  # noqa: ANN202
         from assistant.answer.compose import Answerer

@@ -211,7 +211,7 @@ def check_answer(text: str, passages: list[Passage], chunk_texts: dict[str, str]
     return GuardReport(verdicts, fallback, "" if fallback else "\n".join(lines))
 
 
-DELIMITER = re.compile(r"</?\s*(passage|passages|system|user|assistant|instructions?)[^>]*>", re.IGNORECASE)
+DELIMITER = re.compile(r"</?\s*(passage|passages|message|system|user|assistant|instructions?)[^>]*>", re.IGNORECASE)
 
 
 def as_data(text: str) -> str:
