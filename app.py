@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.auth_enabled and context.accounts.count() == 0:
         print(
             "注意: ログインが有効ですが、アカウントがありません。"
-            "`python -m assistant.ui.accounts add 名前 管理者` で作成してください（パスワードは標準入力）。",
+            "`python -m assistant.accounts add 名前 管理者` で作成してください（パスワードは標準入力）。",
             file=sys.stderr,
             flush=True,
         )

@@ -1,6 +1,6 @@
 """The Gradio web app: pages that wire widgets to the library (no domain logic here).
 
-Importing this package stays light (no Gradio import), so `python -m assistant.ui.accounts` is quick;
+Importing this package stays light (no Gradio import), so the `python -m assistant.ui.accounts` alias is quick;
 `build_app` imports Gradio when called.
 """
 

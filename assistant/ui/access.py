@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.ui.accounts import ROLE_ADMIN, ROLE_HELPDESK, AccountStore
+from assistant.accounts import ROLE_ADMIN, ROLE_HELPDESK, AccountStore
 
 DENIED_ADMIN_LOCAL = "資料管理はこのコンピューター（localhost）からのアクセスでのみ利用できます"
 DENIED_ADMIN_ROLE = "資料管理には管理者の権限が必要です"

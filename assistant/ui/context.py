@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.config import Settings
-from assistant.ui.accounts import AccountStore
+from assistant.accounts import AccountStore
 
 if TYPE_CHECKING:
     from assistant.dialogue.chat import ChatService

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from assistant.ui.access import AccessDenied, Viewer, is_loopback, viewer_for
-from assistant.ui.accounts import ROLE_ADMIN, ROLE_HELPDESK, ROLE_STAFF, AccountStore
+from assistant.accounts import ROLE_ADMIN, ROLE_HELPDESK, ROLE_STAFF, AccountStore
 
 
 def request(host: str | None, username: str | None = None) -> SimpleNamespace:

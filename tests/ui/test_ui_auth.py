@@ -21,7 +21,7 @@ QUESTION = "ひとり親家庭の医療費助成で地方税情報を照会で�
 
 def add_user(home: Path, name: str, role: str, password: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "assistant.ui.accounts", "add", name, role],
+        [sys.executable, "-m", "assistant.accounts", "add", name, role],
         input=f"{password}\n", capture_output=True, text=True, cwd=PROJECT_ROOT,
         env=app_environment(home), timeout=60,
     )
