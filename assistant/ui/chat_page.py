@@ -18,7 +18,7 @@ from assistant.ui.common import (
     user_error,
 )
 from assistant.ui.context import UIContext, new_session_id
-from assistant.ui.render import citations_html, empty_sources_html, esc, masked_note
+from assistant.ui.render import citations_html, empty_sources_html, esc, markdown_text, masked_note
 
 RATING_GOOD = "👍 役に立った"
 RATING_BAD = "👎 役に立たなかった"
@@ -55,7 +55,7 @@ def _stream_answer(
     with friendly_errors():
         question = validate_question(message, context.settings.max_question_chars)
     messages: list[Message] = [dict(m) for m in (history or [])]
-    messages.append({"role": "user", "content": question})
+    messages.append({"role": "user", "content": markdown_text(question)})
     messages.append({"role": "assistant", "content": "…"})
     turns = dict(turn_map or {})
     skip = gr.skip()
@@ -67,7 +67,7 @@ def _stream_answer(
             for event in context.chat.stream(session, question):
                 if "delta" in event:
                     text += str(event["delta"])
-                    messages[-1] = {"role": "assistant", "content": text}
+                    messages[-1] = {"role": "assistant", "content": markdown_text(text)}
                     yield messages, skip, skip, skip, skip, skip, skip
                 elif "final" in event:
                     final = dict(event["final"])
@@ -77,7 +77,7 @@ def _stream_answer(
         messages[-1] = {"role": "assistant", "content": FAILED_ANSWER}
         yield messages, skip, skip, skip, skip, skip, skip
         raise
-    messages[-1] = {"role": "assistant", "content": str(final.get("answer") or text)}
+    messages[-1] = {"role": "assistant", "content": markdown_text(final.get("answer") or text)}
     turn = int(final.get("turn") or 0)
     turns[str(len(messages) - 1)] = turn
     sources = _interpretation(question, final) + citations_html(final.get("citations") or [], source_lookup(context))
@@ -107,7 +107,7 @@ def _resume(context: UIContext, session_id: str) -> tuple[Any, ...]:
     last: dict[str, Any] | None = None
     for entry in turns:
         role = "user" if entry.get("role") == "user" else "assistant"
-        messages.append({"role": role, "content": str(entry.get("text") or "")})
+        messages.append({"role": role, "content": markdown_text(entry.get("text") or "")})
         if role == "assistant":
             turn_map[str(len(messages) - 1)] = int(entry.get("turn") or 0)
             last = entry.get("result") if isinstance(entry.get("result"), dict) else last

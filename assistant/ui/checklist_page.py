@@ -10,7 +10,7 @@ import gradio as gr
 
 from assistant.ui.common import ANSWER_GROUP, ANSWER_LIMIT, export_format, friendly_errors, require_session, user_error
 from assistant.ui.context import UIContext, new_session_id
-from assistant.ui.render import esc, progress_html
+from assistant.ui.render import esc, markdown_text, progress_html
 
 QUICK_ANSWERS: dict[str, str] = {"yes": "はい", "no": "いいえ", "unknown": "わからない", "skip": "スキップ", "back": "戻る"}
 EXPORT_FORMATS: dict[str, str] = {"Markdown (.md)": "md", "Word (.docx)": "docx"}
@@ -28,10 +28,10 @@ def _citation_markdown(citation: Any) -> str:
             parts.append(f"{citation['as_of']} 時点")
         if citation.get("confidence"):
             parts.append(str(citation["confidence"]))
-        head = "、".join(p for p in parts if p)
-        quote = f"\n> {citation['quote']}" if citation.get("quote") else ""
+        head = markdown_text("、".join(p for p in parts if p))
+        quote = f"\n> {markdown_text(citation['quote'])}" if citation.get("quote") else ""
         return f"**根拠:** {head}{quote}"
-    return f"**根拠:** {citation}"
+    return f"**根拠:** {markdown_text(citation)}"
 
 
 def _items_html(items: Any) -> str:
@@ -59,15 +59,15 @@ def _items_html(items: Any) -> str:
 def _question_markdown(result: dict[str, Any]) -> str:
     progress = result.get("progress") or {}
     message = str(result.get("message") or "")
-    lines = [f"> {message}", ""] if message else []
+    lines = [f"> {markdown_text(message)}", ""] if message else []
     if result.get("finished"):
         lines.append("### チェックリストは完了しました")
     else:
         where = "：".join(str(p) for p in (result.get("phase_name"), result.get("label")) if p)
         lines.append(f"### 質問 {int(progress.get('done', 0)) + 1}" + (f"（{where}）" if where else ""))
-    lines.append(str(result.get("question") or ""))
+    lines.append(markdown_text(result.get("question") or ""))
     if result.get("current_answer"):
-        lines.append(f"\n現在の回答: {result['current_answer']}")
+        lines.append(f"\n現在の回答: {markdown_text(result['current_answer'])}")
     return "\n".join(lines)
 
 
@@ -76,7 +76,7 @@ def _view(result: dict[str, Any]) -> tuple[Any, ...]:
     progress = result.get("progress") or {}
     why = str(result.get("why") or "")
     why_block = "\n\n".join(
-        part for part in (f"**この質問の理由:** {why}" if why else "", _citation_markdown(result.get("citation"))) if part
+        part for part in (f"**この質問の理由:** {markdown_text(why)}" if why else "", _citation_markdown(result.get("citation"))) if part
     )
     return (
         _question_markdown(result),

@@ -12,6 +12,8 @@ from ui_support import CHECKLIST_ANSWERS, RunningApp, checklist_answer
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from assistant.ui.render import markdown_text
+
 pytestmark = pytest.mark.slow
 
 QUESTION = "子どもの医療費助成で、住民税の情報を情報連携で照会したいです。届出は必要ですか？"
@@ -55,7 +57,7 @@ def test_chat_streams_an_answer_with_cited_sources(client: Client) -> None:
     partial = [text_of(update[0][-1]) for update in updates[1:-1]]
     assert any(0 < len(p) < len(text_of(history[-1])) for p in partial)
     assert [m["role"] for m in history] == ["user", "assistant"]
-    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == result["answer"]
+    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == markdown_text(result["answer"])
     assert box == "" and turn == 1 and result["session"] == "api-chat-1" and result["turn"] == 1
     assert result["citations"], "an answer about case (1) cites its sources"
     for citation in result["citations"]:
