@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"エラー: {exc}", file=sys.stderr)
         return 2
 
+    from assistant.ui.webtemp import use_home_for_gradio_temp
+
+    use_home_for_gradio_temp(settings.home)  # Gradio's copies of uploads and downloads stay under ASSISTANT_HOME
     from assistant.service import Assistant
     from assistant.ui import build_app
     from assistant.ui.context import UIContext

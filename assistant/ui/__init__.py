@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 
 def build_app(context: UIContext) -> gr.Blocks:
+    from assistant.ui.webtemp import use_home_for_gradio_temp
+
+    use_home_for_gradio_temp(context.settings.home)  # before Gradio is imported
     from assistant.ui.layout import build_app as _build
 
     return _build(context)

@@ -247,5 +247,22 @@ def test_rebuild(client: Client) -> None:
     assert "索引を再構築しました" in message and "最新" in status and documents["data"]
 
 
+def test_uploads_and_downloads_stay_under_assistant_home(client: Client, running_app: RunningApp) -> None:
+    import httpx
+
+    uploaded = httpx.post(
+        f"{running_app.url}gradio_api/upload", files={"files": ("個人情報を含む資料.txt", "山田太郎 03-1234-5678".encode())},
+        timeout=30,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    for path in uploaded.json():
+        assert Path(path).is_relative_to(running_app.home), f"the upload went to {path}"
+    exported = Path(client.predict("回答案の本文です。", "テキスト (.txt)", api_name="/reply_export"))
+    assert exported.read_text(encoding="utf-8").startswith("回答案の本文です。"), "the download works"
+    assert not (running_app.tmpdir / "gradio").exists(), "Gradio kept copies in the system temp folder"
+    kept = [p for p in running_app.home.rglob("*") if p.is_file() and "gradio" in p.relative_to(running_app.home).parts[0]]
+    assert kept, "Gradio's copies are under ASSISTANT_HOME"
+
+
 def test_the_app_stays_on_this_machine(running_app: RunningApp) -> None:
     assert running_app.outside_connections() == []
