@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from assistant.audit import CLI_ACTOR, CLIENT_WEB, LOCKED_REFUSED, LOCKOUT, LOGIN, LOGIN_FAILURE, UNLOCK, Actor, AuditLog
+from assistant.config import ConfigError
 from assistant.dialogue.store import get_engine
 
 ROLE_STAFF = "自治体職員"
@@ -132,9 +133,9 @@ class LoginPolicy:
     def from_settings(cls, settings: object) -> LoginPolicy:
         get = lambda name: int(getattr(settings, name))  # noqa: E731
         if min(get("login_max_failures"), get("login_max_failures_per_address"), get("login_failure_window_minutes")) < 1:
-            raise AccountError("login_max_failures・login_max_failures_per_address・login_failure_window_minutes は 1 以上にしてください")
+            raise ConfigError("login_max_failures・login_max_failures_per_address・login_failure_window_minutes は 1 以上にしてください")
         if get("login_lock_minutes") < 0:
-            raise AccountError("login_lock_minutes は 0 以上にしてください（0 は管理者が解除するまで）")
+            raise ConfigError("login_lock_minutes は 0 以上にしてください（0 は管理者が解除するまで）")
         minutes = get("login_lock_minutes")
         return cls(
             max_failures=get("login_max_failures"),
@@ -306,6 +307,9 @@ class AccountStore:
         lock = self.active_lock(name, address)
         if lock is not None:
             self._audit(LOCKED_REFUSED, actor, lock.describe())
+            # Hammering a locked account still counts against the address it comes from.
+            for new_lock in self._count_failure(None, address) if lock.scope == SCOPE_USER else []:
+                self._audit(LOCKOUT, actor, new_lock.describe())
             raise LoginLocked(_lock_message(lock))
         if len(password or "") <= MAX_PASSWORD_CHARS and self.verify(name, password or ""):
             with self._write() as connection:
@@ -318,10 +322,11 @@ class AccountStore:
             self._audit(LOCKOUT, actor, new_lock.describe())
         return False
 
-    def _count_failure(self, name: str, address: str | None) -> list[Lock]:
+    def _count_failure(self, name: str | None, address: str | None) -> list[Lock]:
+        """Record a failure for the name and the address; lock those that reached their limit."""
         now = self.clock()
         since = now - self.policy.window
-        keys = [(SCOPE_USER, name, self.policy.max_failures)]
+        keys = [(SCOPE_USER, name, self.policy.max_failures)] if name is not None else []
         if address:
             keys.append((SCOPE_ADDRESS, address, self.policy.max_failures_per_address))
         created: list[Lock] = []
@@ -414,8 +419,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m assistant.account
     p.add_argument("name", nargs="?", help="ユーザー名")
     p.add_argument("--address", help="ユーザー名の代わりに、ロックされたアドレスを解除する")
     args = parser.parse_args(argv)
-    from assistant.config import ConfigError
-
     try:
         store = _store_from_settings()
         if args.command == "add":

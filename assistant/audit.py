@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from assistant.config import ConfigError
 from assistant.dialogue.store import get_engine
 
 try:  # the masker moves to assistant.privacy; either location is the one masker
@@ -180,6 +181,12 @@ def _csv_safe(cell: str) -> str:
     return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
 
 
+def validated_retention(days: int) -> int:
+    if int(days) < 0:
+        raise ConfigError("audit_retention_days は 0 以上の日数で指定してください（0 は無期限）")
+    return int(days)
+
+
 def parse_since(text: str | None) -> dt.datetime | None:
     """A local date (YYYY-MM-DD) as the UTC moment the day starts; None for an empty value."""
     value = (text or "").strip()
@@ -197,9 +204,7 @@ class AuditLog:
     """Append-only audit rows in one database, with retention."""
 
     def __init__(self, database_url: str, retention_days: int = 365, *, purge_now: bool = True) -> None:
-        if retention_days < 0:
-            raise AuditError("audit_retention_days は 0 以上の日数で指定してください（0 は無期限）")
-        self.retention_days = retention_days
+        self.retention_days = validated_retention(retention_days)
         self.engine = get_engine(database_url)
         metadata.create_all(self.engine)
         self._purger: threading.Thread | None = None
@@ -311,7 +316,7 @@ def source_ids(citations: Iterable[object]) -> list[str]:
 
 # -- command line (python -m assistant.audit) -------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    from assistant.config import ConfigError, load_settings
+    from assistant.config import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m assistant.audit", description="監査ログの書き出しと整理")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from assistant.accounts import (
     metadata,
 )
 from assistant.audit import LOCKOUT, LOGIN, LOGIN_FAILURE, UNLOCK, AuditLog
-from assistant.config import load_settings
+from assistant.config import ConfigError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 POLICY = LoginPolicy(max_failures=3, max_failures_per_address=5, window=dt.timedelta(minutes=10),
@@ -185,6 +186,14 @@ def test_one_address_trying_many_names_is_locked(guarded: AccountStore) -> None:
     assert guarded.login("sato", "password-456", "203.0.113.9")
 
 
+def test_trying_a_locked_account_again_and_again_locks_the_address(guarded: AccountStore) -> None:
+    for _ in range(POLICY.max_failures_per_address):
+        with pytest.raises(LoginLocked) if guarded.active_lock("tanaka") else nullcontext():
+            guarded.login("tanaka", "wrong-password", "203.0.113.9")
+    with pytest.raises(LoginLocked, match="アドレス"):
+        guarded.login("sato", "password-456", "203.0.113.9")
+
+
 def test_locks_are_shared_through_the_database(guarded: AccountStore, url: str, clock: Clock) -> None:
     other_worker = AccountStore(url, policy=POLICY, clock=clock)
     for _ in range(POLICY.max_failures):
@@ -215,7 +224,7 @@ def test_policy_comes_from_the_settings(tmp_path: Path, monkeypatch: pytest.Monk
     policy = LoginPolicy.from_settings(load_settings(home=tmp_path))
     assert policy.max_failures == 7 and policy.lock_for is None
     monkeypatch.setenv("ASSISTANT_LOGIN_MAX_FAILURES", "0")
-    with pytest.raises(AccountError, match="1 以上"):
+    with pytest.raises(ConfigError, match="1 以上"):
         LoginPolicy.from_settings(load_settings(home=tmp_path))
 
 

@@ -24,6 +24,8 @@ from assistant.audit import (
     parse_since,
 )
 
+from assistant.config import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PERSONAL = "私の個人番号は 1234 5678 9018、電話は 03-1234-5678、メールは taro@example.jp です。"
 STAFF = Actor(user="tanaka", role="自治体職員", client="Web アプリ", address="192.0.2.1")
@@ -75,7 +77,7 @@ def test_old_rows_are_purged_on_opening_and_on_purge(tmp_path: Path) -> None:
     keep = AuditLog(url, retention_days=0)
     keep.record(CHAT, STAFF, question="無期限")
     assert keep.purge(now=in_a_year + dt.timedelta(days=3650)) == 0
-    with pytest.raises(AuditError, match="0 以上"):
+    with pytest.raises(ConfigError, match="0 以上"):
         AuditLog(url, retention_days=-1)
 
 
@@ -128,3 +130,24 @@ def test_command_line_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
         env={"ASSISTANT_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}, timeout=60,
     )
     assert done.returncode == 0 and "削除しました" in done.stdout, done.stderr
+
+
+def test_the_command_line_ask_and_chat_are_audited(assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    import copy
+    import dataclasses
+
+    from assistant import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    clone = copy.copy(assistant)
+    clone.settings = dataclasses.replace(assistant.settings, database_url=url)
+    monkeypatch.setattr(cli, "_assistant", lambda args: clone)
+    question = "子どもの医療費助成で住民税の情報を照会できますか。連絡先は 090-1234-5678 です"
+    assert cli.main(["ask", question, "--json"]) == 0
+    assert cli.main(["chat", "--session", "cli-audit", "--message", question, "--json"]) == 0
+    capsys.readouterr()
+    ask, chat = AuditLog(url).events()
+    assert (ask.action, ask.user, ask.client, ask.answer_id) == (ASK, None, "コマンドライン", "")
+    assert (chat.action, chat.answer_id) == (CHAT, "cli-audit#1")
+    assert ask.sources and chat.sources
+    assert all("090-1234-5678" not in e.question and "住民税" in e.question for e in (ask, chat))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from assistant.ui.common import ANSWER_GROUP, ANSWER_LIMIT, export_format, friendly_errors, require_session, user_error
+from assistant.audit import CHECKLIST, source_ids
+from assistant.dialogue.checklist import KIND
+from assistant.ui.common import (
+    ANSWER_GROUP,
+    ANSWER_LIMIT,
+    current_viewer,
+    export_format,
+    friendly_errors,
+    require_owner,
+    require_session,
+    user_error,
+)
 from assistant.ui.context import UIContext, new_session_id
 from assistant.ui.render import esc, markdown_text, progress_html
 
@@ -121,21 +131,35 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     outputs = [question, progress, why, items, answer, export_area, result]
     options: dict[str, Any] = {"concurrency_id": ANSWER_GROUP, "concurrency_limit": ANSWER_LIMIT}
 
-    def step(session_id: str, text: str | None) -> tuple[Any, ...]:
+    def step(session_id: str, text: str | None, request: gr.Request | None) -> tuple[Any, ...]:
         session = require_session(session_id)
+        viewer = current_viewer(context, request)
+        require_owner(context, viewer, KIND, session)
         with friendly_errors():
-            return _view(context.checklist.step(session, text))
+            result = context.checklist.step(session, text)
+        if text is not None:
+            shown = result.get("citation")
+            context.audit.record(
+                CHECKLIST, viewer.actor(), question=text, session_id=session,
+                turn=int((result.get("progress") or {}).get("done", 0)),
+                sources=source_ids([shown] if isinstance(shown, dict) else []), detail=f"次の項目: {result.get('step')}",
+            )
+        return _view(result)
 
-    def begin(session_id: str) -> tuple[Any, ...]:
-        return step(session_id, None)
+    def begin(session_id: str, request: gr.Request) -> tuple[Any, ...]:
+        return step(session_id, None, request)
 
-    def reply(session_id: str, text: str) -> tuple[Any, ...]:
+    def reply(session_id: str, text: str, request: gr.Request) -> tuple[Any, ...]:
         if not (text or "").strip():
             raise user_error("回答を入力するか、「はい」「いいえ」などのボタンを押してください")
-        return step(session_id, text.strip())
+        return step(session_id, text.strip(), request)
 
-    def quick(label: str, session_id: str) -> tuple[Any, ...]:
-        return step(session_id, label)
+    def quick(label: str) -> Any:
+        # A closure, not functools.partial: Gradio passes gr.Request only to functions it can inspect.
+        def answer_with(session_id: str, request: gr.Request) -> tuple[Any, ...]:
+            return step(session_id, label, request)
+
+        return answer_with
 
     start.click(begin, inputs=[session], outputs=outputs, api_name="checklist_start", **options)
     gr.on(
@@ -148,7 +172,7 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     )
     for key, button in quick_buttons.items():
         button.click(
-            functools.partial(quick, QUICK_ANSWERS[key]),
+            quick(QUICK_ANSWERS[key]),
             inputs=[session],
             outputs=outputs,
             api_name=f"checklist_{key}",
@@ -173,8 +197,9 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
         api_name="checklist_new_session",
     )
 
-    def export_sheet(session_id: str, label: str) -> str:
+    def export_sheet(session_id: str, label: str, request: gr.Request) -> str:
         session = require_session(session_id)
+        require_owner(context, current_viewer(context, request), KIND, session)
         fmt = export_format(label, EXPORT_FORMATS)
         target = context.export_path(f"事前相談シート-{session}", fmt)
         with friendly_errors():

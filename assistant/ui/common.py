@@ -1,4 +1,4 @@
-"""Small helpers shared by the pages: errors for the user, the current viewer, session ids."""
+"""Small helpers shared by the pages: errors for the user, the current viewer, session ids and owners, audit rows."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.audit import ACCESS_DENIED
+from assistant.dialogue.store import DialogueStore
+from assistant.ownership import NotOwner
 from assistant.service import InputError
 from assistant.ui.access import AccessDenied, Viewer, viewer_for
 from assistant.ui.context import UIContext
@@ -51,6 +54,18 @@ def require_session(session_id: str | None) -> str:
     if len(session) > 128 or any(ch.isspace() or not ch.isprintable() for ch in session):
         raise user_error("セッション ID に空白や制御文字は使えません（128 文字以内）")
     return session
+
+
+def require_owner(context: UIContext, viewer: Viewer, kind: str, session_id: str) -> None:
+    """With login on, the session must be the viewer's (a new one becomes theirs); refused and audited otherwise."""
+    if viewer.owner is None:
+        return
+    exists = DialogueStore.for_settings(context.settings).load_session(kind, session_id) is not None
+    try:
+        context.owners.claim(kind, session_id, viewer.owner, exists=exists)
+    except NotOwner as exc:
+        context.audit.record(ACCESS_DENIED, viewer.actor(), session_id=session_id, detail=f"{kind}: {exc}")
+        raise user_error(str(exc)) from exc
 
 
 def export_format(label: str, formats: dict[str, str]) -> str:

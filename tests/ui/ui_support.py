@@ -80,7 +80,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_app(home: Path, log: Path, **extra_env: str) -> RunningApp:
+def start_app(home: Path, log: Path, *args: str, **extra_env: str) -> RunningApp:
     """`python app.py --port <free port>` with its own ASSISTANT_HOME and TMPDIR; returns once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -91,7 +91,7 @@ def start_app(home: Path, log: Path, **extra_env: str) -> RunningApp:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), env.get("PYTHONPATH", "")) if p)
     handle = log.open("wb")
     process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port)],
+        [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port), *args],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=handle,
