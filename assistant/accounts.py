@@ -114,8 +114,9 @@ class Lock:
     locked_at: dt.datetime
     locked_until: dt.datetime | None
 
-    def describe(self) -> str:
-        what = f"ユーザー {self.key}" if self.scope == SCOPE_USER else f"アドレス {self.key}"
+    def describe(self, shown_key: str | None = None) -> str:
+        key = shown_key or self.key
+        what = f"ユーザー {key}" if self.scope == SCOPE_USER else f"アドレス {key}"
         until = "管理者が解除するまで" if self.locked_until is None else f"{_local(self.locked_until)} まで"
         return f"{what}: {until}（{_local(self.locked_at)} にロック）"
 
@@ -301,15 +302,14 @@ class AccountStore:
         """The web app's login check: refuses while locked (LoginLocked), counts failures, locks."""
         name = (name or "").strip()[:MAX_NAME_CHARS]
         address = (address or "")[:128] or None
-        known = bool(name) and self.exists(name)
-        actor = Actor(user=name if known else UNKNOWN_NAME, role=self.role_of(name) if known else None,
-                      client=client, address=address)
+        role = self.role_of(name)
+        actor = Actor(user=name if role else UNKNOWN_NAME, role=role, client=client, address=address)
         lock = self.active_lock(name, address)
         if lock is not None:
-            self._audit(LOCKED_REFUSED, actor, lock.describe())
+            self._audit_lock(LOCKED_REFUSED, actor, lock)
             # Hammering a locked account still counts against the address it comes from.
             for new_lock in self._count_failure(None, address) if lock.scope == SCOPE_USER else []:
-                self._audit(LOCKOUT, actor, new_lock.describe())
+                self._audit_lock(LOCKOUT, actor, new_lock)
             raise LoginLocked(_lock_message(lock))
         if len(password or "") <= MAX_PASSWORD_CHARS and self.verify(name, password or ""):
             with self._write() as connection:
@@ -319,7 +319,7 @@ class AccountStore:
         new_locks = self._count_failure(name, address)
         self._audit(LOGIN_FAILURE, actor, "")
         for new_lock in new_locks:
-            self._audit(LOCKOUT, actor, new_lock.describe())
+            self._audit_lock(LOCKOUT, actor, new_lock)
         return False
 
     def _count_failure(self, name: str | None, address: str | None) -> list[Lock]:
@@ -384,6 +384,10 @@ class AccountStore:
             connection.execute(delete(failures).where(failures.c.scope == scope, failures.c.key == key))
         self._audit(UNLOCK, actor, f"{'ユーザー' if scope == SCOPE_USER else 'アドレス'} {key}")
         return bool(lifted)
+
+    def _audit_lock(self, action: str, actor: Actor, lock: Lock) -> None:
+        unknown = lock.scope == SCOPE_USER and actor.user == UNKNOWN_NAME
+        self._audit(action, actor, lock.describe(UNKNOWN_NAME if unknown else None))
 
     def _audit(self, action: str, actor: Actor, detail: str) -> None:
         if self.audit is not None:

@@ -25,7 +25,7 @@ from assistant.accounts import (
     hash_password,
     metadata,
 )
-from assistant.audit import LOCKOUT, LOGIN, LOGIN_FAILURE, UNLOCK, AuditLog
+from assistant.audit import LOCKED_REFUSED, LOCKOUT, LOGIN, LOGIN_FAILURE, UNLOCK, AuditLog
 from assistant.config import ConfigError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -208,14 +208,18 @@ def test_login_events_are_audited_without_passwords_or_unknown_names(guarded: Ac
     for _ in range(POLICY.max_failures):
         guarded.login("tanaka", "wrong-password", "192.0.2.1")
     guarded.unlock("tanaka")
+    for _ in range(POLICY.max_failures + 1):
+        with pytest.raises(LoginLocked) if guarded.active_lock("typed-secret") else nullcontext():
+            guarded.login("typed-secret", "tanaka", "192.0.2.2")
     events = AuditLog(url).events()
     actions = [e.action for e in events]
-    assert actions[0] == LOGIN and actions.count(LOGIN_FAILURE) == POLICY.max_failures + 1
-    assert LOCKOUT in actions and actions[-1] == UNLOCK
+    assert actions[0] == LOGIN and actions.count(LOGIN_FAILURE) == 2 * POLICY.max_failures + 1
+    assert LOCKOUT in actions and UNLOCK in actions and actions[-1] == LOCKED_REFUSED
     failure = events[1]
     assert failure.user == UNKNOWN_NAME and failure.address == "192.0.2.1"
     dump = repr(events)
-    assert "my-secret-password" not in dump and "wrong-password" not in dump
+    for secret in ("my-secret-password", "wrong-password", "typed-secret"):
+        assert secret not in dump
 
 
 def test_policy_comes_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
