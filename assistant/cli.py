@@ -245,7 +245,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_consult(args: argparse.Namespace) -> int:
     """Interactive consultation on the command line (no LLM, no network)."""
-    from assistant.service import InputError
+    from assistant.validation import InputError
 
     assistant = _assistant(args)
     print("独自利用事務 情報連携 事前相談アシスタント（終了: 空行のまま Enter または Ctrl-D）", flush=True)
@@ -298,11 +298,13 @@ def cmd_checklist(args: argparse.Namespace) -> int:
         else:
             print(f"事前相談シートを書き出しました: {path}")
         return 0
-    result = service.step(args.session, args.answer)
+    result = service.step(args.session, args.answer, expected_step=args.step)
     if args.json:
         _print_json(result)
     else:
         print(result["question"])
+    if not result.get("accepted", True):
+        return _fail(result["message"])
     return 0
 
 
@@ -372,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checklist", help="届出前チェックリストの対話")
     p.add_argument("--session", required=True)
     p.add_argument("--answer")
+    p.add_argument("--step", help="回答する質問の step（表示された質問から進んでいれば記録しない）")
     p.add_argument("--export", choices=["md", "docx"])
     p.add_argument("--output")
     p.add_argument("--json", action="store_true")
@@ -379,25 +382,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _undecodable_argument(argv: list[str]) -> int | None:
+    """The 1-based position of the first argument that was not valid UTF-8 (decoded with surrogateescape)."""
+    from assistant.validation import has_surrogates
+
+    return next((position for position, arg in enumerate(argv, start=1) if has_surrogates(arg)), None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    position = _undecodable_argument(argv)
+    if position is not None:
+        return _fail(
+            f"{position} 番目の引数に UTF-8 として読めない文字が含まれています。端末やファイル名の文字コードを UTF-8 にしてから実行してください",
+            EXIT_USAGE,
+        )
     parser = build_parser()
     args = parser.parse_args(argv)
     from assistant.index.embeddings import EmbeddingError
     from assistant.index.store import IndexError_
     from assistant.knowledge import CorpusError
-    from assistant.service import InputError
+    from assistant.validation import InputError, ServiceError
 
     try:
         return args.func(args)
     except InputError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except (ConfigError, CorpusError, IndexError_, EmbeddingError) as exc:
+    except (ConfigError, CorpusError, IndexError_, EmbeddingError, ServiceError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("中断しました", 130)
     except BrokenPipeError:  # output piped into a command that stopped reading (e.g. head)
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        where = f"（{exc.filename}）" if exc.filename else ""
+        return _fail(f"ファイルの読み書きに失敗しました{where}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":

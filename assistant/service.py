@@ -13,28 +13,11 @@ from typing import Any
 
 from assistant.config import Settings, apply_offline_environment, load_settings
 from assistant.knowledge import Knowledge, load_knowledge
+from assistant.validation import InputError, validate_question
+
+__all__ = ["Assistant", "InputError", "validate_question"]
 
 apply_offline_environment()
-
-
-class InputError(ValueError):
-    """The question itself is unusable (empty, too long, binary); the message is for the user."""
-
-
-def validate_question(text: object, max_chars: int) -> str:
-    if not isinstance(text, str):
-        raise InputError("質問は文字列で入力してください")
-    if "\x00" in text:
-        raise InputError("質問にバイナリデータ（NUL 文字）が含まれています。テキストで入力してください")
-    stripped = text.strip()
-    if not stripped:
-        raise InputError("質問が空です。事務の名称や相談内容を入力してください")
-    if len(stripped) > max_chars:
-        raise InputError(f"質問が長すぎます（{len(stripped)} 文字、上限 {max_chars} 文字）。要点を絞って入力してください")
-    printable = sum(1 for ch in stripped if ch.isprintable() or ch in "\n\t")
-    if printable / len(stripped) < 0.9:
-        raise InputError("質問に読み取れない文字が多く含まれています。テキストで入力してください")
-    return stripped
 
 
 class Assistant:

@@ -9,22 +9,25 @@ in another process.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from assistant.advise.matching import fold
 from assistant.advise.notify import advise_notification, is_notification_question
 from assistant.answer.compose import DOMAIN_TERMS
-from assistant.dialogue.store import DialogueStore, StoreError, validate_session_id
+from assistant.dialogue.store import DialogueStore, SessionConflict, StoreError
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
-from assistant.service import validate_question
 from assistant.textnorm import mask_personal_data
+from assistant.validation import clean_text, validate_question, validate_session_id
 
 KIND = "chat"
 FOLLOW_UP_MAX_CHARS = 60
 ANSWER_MAX_CHARS = 80
 AFFAIR_LABEL_MAX_CHARS = 40
+MAX_CONFLICT_RETRIES = 5
 
 Polarity = Literal["yes", "no", "unsure"]
 
@@ -172,6 +175,31 @@ def fact_sentences(facts: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+class _SessionLocks:
+    """One lock per session id in use (created on demand, dropped when no turn holds or waits for it)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._locks[key]
+
+
+_SESSION_LOCKS = _SessionLocks()
+
+
 @dataclass
 class Rewrite:
     question: str
@@ -188,11 +216,32 @@ class ChatService:
 
     # -- public API ------------------------------------------------------------------------------
     def turn(self, session_id: str, message: str) -> dict[str, Any]:
+        """Answer one message; the exchange and the new state are stored together, or not at all.
+
+        Turns of one session take turns within this process; when another process stores a turn
+        between this turn's read and its write, the turn is worked out again on the newer state,
+        so no turn's context is overwritten.
+        """
         session_id = validate_session_id(session_id)
-        validate_question(message, self.assistant.settings.max_question_chars)
-        masked, masked_kinds = mask_personal_data(message.strip())
-        record = self.store.load_session(KIND, session_id)
-        state = record.state if record else _empty_state()
+        question = validate_question(message, self.assistant.settings.max_question_chars)
+        masked, masked_kinds = mask_personal_data(question)
+        with _SESSION_LOCKS.hold(session_id):
+            for _attempt in range(MAX_CONFLICT_RETRIES):
+                record = self.store.load_session(KIND, session_id)
+                state = record.state if record else _empty_state()
+                result = self._answer(session_id, masked, masked_kinds, state)
+                try:
+                    number = self.store.add_exchange(
+                        KIND, session_id, masked, result["answer"], result, state,
+                        expected_revision=record.revision if record else None,
+                    )
+                except SessionConflict:
+                    continue
+                return result | {"turn": number}
+        raise SessionConflict(f"セッション {session_id} には同時に多くの質問が届いたため、この質問は記録していません。もう一度送信してください")
+
+    def _answer(self, session_id: str, masked: str, masked_kinds: list[str], state: dict[str, Any]) -> dict[str, Any]:
+        """The result of one message against the session's state (which it updates in place)."""
         rewrite = self._rewrite(masked, state)
         result = self.assistant.ask(rewrite.question, known_cases=state["cases"] or None)
         result = self._phrase(rewrite.question, result)
@@ -202,15 +251,13 @@ class ChatService:
         if result["notification_type"] is None and rewrite.mode != "new_topic" and not result["needs_clarification"]:
             if rewrite.mode != "standalone" and state["notification_type"] and _NOTIFICATION_TOPIC.search(masked):
                 result["notification_type"] = state["notification_type"]
-        result |= {
+        return result | {
             "session": session_id,
             "rewritten_question": rewrite.question,
             "suggestions": self._suggestions(state, result),
             "masked": sorted(set(masked_kinds) | set(result.get("masked", []))),
             "context": self._context(state),
         }
-        number = self.store.add_exchange(KIND, session_id, masked, result["answer"], result, state)
-        return result | {"turn": number}
 
     def stream(self, session_id: str, message: str) -> Iterator[dict[str, Any]]:
         result = self.turn(session_id, message)
@@ -231,7 +278,7 @@ class ChatService:
             raise StoreError("評価は +1（役に立った）または -1（役に立たなかった）で指定してください")
         if not isinstance(turn, int) or not 1 <= turn <= self.store.turn_count(KIND, session_id):
             raise StoreError(f"セッション {session_id} にターン {turn} はありません")
-        masked_comment, _ = mask_personal_data(comment or "")
+        masked_comment, _ = mask_personal_data(clean_text(comment or ""))
         self.store.add_feedback(session_id, turn, rating, masked_comment.strip()[:2000])
 
     def context(self, session_id: str) -> dict[str, Any]:

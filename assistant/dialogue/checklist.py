@@ -3,7 +3,9 @@
 One question at a time: the affair (name, basis norms, executing body, target persons, purpose,
 benefit) → the fitting case type (Assistant.classify, confirmed by the user) → the notification
 type → the checklist items of corpus/procedure.yaml by phase → the schedule. Every input is
-committed with the new state before the next question is returned, so a session resumes by id.
+committed with the new state in one transaction before the next question is returned (nothing
+when a step fails), so a session resumes by id; concurrent inputs to one session never overwrite
+each other (see `ChecklistService.step`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,9 +32,10 @@ from assistant.dialogue.export import (
     write_sheet_docx,
     write_text,
 )
-from assistant.dialogue.store import DialogueStore, StoreError, validate_session_id
+from assistant.dialogue.store import AnswerRow, DialogueStore, SessionConflict, StoreError, state_revision
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.textnorm import mask_personal_data
+from assistant.validation import clean_text, validate_session_id
 
 KIND = "checklist"
 DONE = "done"
@@ -44,6 +47,7 @@ START_MESSAGE = "事前相談シートの作成を始めます。質問に一つ
 UNANSWERED = "未回答"
 MAX_ANSWER_CHARS = 2000
 MAX_NOTIFICATION_ATTEMPTS = 3
+MAX_CONFLICT_RETRIES = 5
 PHASE_NAMES = {
     "affair": "事務の概要",
     "case": "当てはまる事例",
@@ -95,6 +99,15 @@ class Step:
     why: str
     cite_id: str
     needles: tuple[str, ...] = ("理由",)
+
+
+@dataclass
+class _Turn:
+    """One input being handled: the session's state (changed in place) and the inputs to record with it."""
+
+    session_id: str
+    state: dict[str, Any]
+    inputs: list[AnswerRow] = field(default_factory=list)
 
 
 def _normalize_answer(text: str) -> str:
@@ -149,21 +162,79 @@ class ChecklistService:
         return steps
 
     # -- public API ------------------------------------------------------------------------------
-    def step(self, session_id: str, answer: str | None) -> dict[str, Any]:
+    def step(self, session_id: str, answer: str | None, *, expected_step: str | None = None) -> dict[str, Any]:
+        """Start, resume or advance a checklist; one input is one transaction (all or nothing).
+
+        The input is applied to the question that was current when it arrived (or `expected_step`,
+        the step the user was shown). When another request moved the session on first, nothing is
+        recorded and the view says so (`accepted` is false).
+        """
         session_id = validate_session_id(session_id)
-        record = self.store.load_session(KIND, session_id)
-        if record is None:
-            state = self._new_state()
-            self.store.save_state(KIND, session_id, state)
-            if answer is None or not answer.strip():
-                return self._view(session_id, state, START_MESSAGE)
-        else:
-            state = record.state
-        if answer is None or not answer.strip():
-            return self._view(session_id, state, "前回の続きから再開します。" if state["answers"] else "")
-        masked, _ = mask_personal_data(_normalize_answer(answer))
-        message = self._handle(session_id, state, masked)
-        return self._view(session_id, state, message)
+        text = self._clean_answer(answer)
+        if expected_step is not None and expected_step != DONE and expected_step not in self.by_step:
+            raise StoreError(f"質問 {expected_step!r} はチェックリストにありません")
+        asked: tuple[Any, ...] | None = None
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            record = self.store.load_session(KIND, session_id)
+            turn = _Turn(session_id, record.state if record else self._new_state())
+            current = self._asked(turn.state)
+            if asked is None:
+                asked = current
+                if expected_step is not None and text is not None and current[0] != expected_step:
+                    return self._rejected(turn, text, expected_step)
+            if text is not None and current != asked:
+                return self._rejected(turn, text, str(asked[0]))
+            if text is None:
+                resumed = "前回の続きから再開します。" if turn.state["answers"] else ""
+                message = START_MESSAGE if record is None else resumed
+            else:
+                message = self._handle(turn, text)
+            view = self._view(turn, message)
+            if record is not None and not turn.inputs and state_revision(turn.state) == record.revision:
+                return view
+            try:
+                self.store.save_checklist(
+                    session_id, turn.state, turn.inputs, expected_revision=record.revision if record else None
+                )
+            except SessionConflict:
+                continue  # read again; the input still applies if its question is still the current one
+            return view
+        raise SessionConflict(f"セッション {session_id} には同時に多くの操作が届いたため、この入力は記録していません。もう一度お試しください")
+
+    @staticmethod
+    def _clean_answer(answer: str | None) -> str | None:
+        """The answer as it is stored (control codes removed, whitespace folded, personal data masked); None if empty."""
+        if answer is None:
+            return None
+        if not isinstance(answer, str):
+            raise StoreError("回答は文字列で入力してください")
+        text = _normalize_answer(clean_text(answer))
+        if not text:
+            if answer.strip():
+                raise StoreError("回答に読み取れる文字がありません。テキストで入力してください")
+            return None
+        masked, _ = mask_personal_data(text)
+        return masked
+
+    def _asked(self, state: dict[str, Any]) -> tuple[Any, ...]:
+        """What the user is being asked: the step, and for the case and notification steps the current variant."""
+        step = self._current(state)
+        if step is None:
+            return (DONE,)
+        if step.kind == "case":
+            case = state.get("case") or {}
+            return (step.id, case.get("affair_key"), case.get("offer"))
+        if step.kind == "notification":
+            return (step.id, state["notification"]["attempts"])
+        return (step.id,)
+
+    def _rejected(self, turn: _Turn, text: str, answered_step: str) -> dict[str, Any]:
+        label = self.steps[self.by_step[answered_step]].label if answered_step in self.by_step else "完了"
+        message = (
+            f"回答「{text[:40]}」は記録していません。質問「{label}」には、別の画面から先に回答が届いたため、質問が進んでいます。"
+            "表示されている現在の質問を確認してからお答えください。"
+        )
+        return self._view(turn, message) | {"accepted": False}
 
     def sheet_markdown(self, session_id: str) -> str:
         return render_sheet_markdown(self.sheet(session_id))
@@ -210,27 +281,26 @@ class ChecklistService:
         earlier = [i for i in range(0, cursor + 1) if self.steps[i].id not in answered]
         self._move(state, (later or earlier or [len(self.steps)])[0])
 
-    def _record(self, session_id: str, state: dict[str, Any], step: Step, answer: str, status: str) -> None:
-        """The step's answer: stored with the new state, then the next unanswered step."""
-        state["answers"][step.id] = {"answer": answer, "status": status}
-        self._advance(state)
-        self.store.add_checklist_answer(session_id, step.id, answer, status, state)
+    def _record(self, turn: _Turn, step: Step, answer: str, status: str) -> None:
+        """The step's answer, then the next unanswered step (stored with the new state when the turn ends)."""
+        turn.state["answers"][step.id] = {"answer": answer, "status": status}
+        self._advance(turn.state)
+        turn.inputs.append(AnswerRow(step.id, answer, status))
 
-    def _log(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> None:
+    def _log(self, turn: _Turn, step: Step, answer: str) -> None:
         """An input that does not finish the step (a rejected candidate, a partial answer)."""
-        self.store.add_checklist_answer(session_id, step.id, answer, UNANSWERED, state)
+        turn.inputs.append(AnswerRow(step.id, answer, UNANSWERED))
 
     # -- one input ----------------------------------------------------------------------------------
-    def _handle(self, session_id: str, state: dict[str, Any], answer: str) -> str:
+    def _handle(self, turn: _Turn, answer: str) -> str:
+        state = turn.state
         folded = fold(answer)
         if _BACK.match(folded):
             self._move(state, max(0, self._position(state) - 1))
-            self.store.save_state(KIND, session_id, state)
             return "一つ前の質問に戻りました。"
         target = self._change_target(answer)
         if target is not None:
             self._move(state, target)
-            self.store.save_state(KIND, session_id, state)
             step = self.steps[target]
             current = state["answers"].get(step.id, {}).get("answer")
             return f"「{step.label}」の回答を変更します。" + (f"（現在の回答: {current}）" if current else "")
@@ -238,7 +308,7 @@ class ChecklistService:
         if step is None:
             return "チェックリストはすべて終わっています。回答を直す場合は「○○の回答を変更」と入力してください。"
         if _SKIP.match(folded):
-            self._record(session_id, state, step, "（スキップ）", STATUS_CHECK)
+            self._record(turn, step, "（スキップ）", STATUS_CHECK)
             return f"「{step.label}」をスキップしました（要確認として残します）。"
         handler = {
             "affair": self._answer_affair,
@@ -247,7 +317,7 @@ class ChecklistService:
             "item": self._answer_item,
             "schedule": self._answer_schedule,
         }[step.kind]
-        return handler(session_id, state, step, answer)
+        return handler(turn, step, answer)
 
     def _change_target(self, answer: str) -> int | None:
         """The step a 「○○の回答を変更」 command (or a bare step id) names."""
@@ -272,14 +342,14 @@ class ChecklistService:
                     return index
         return None
 
-    def _answer_affair(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
-        self._record(session_id, state, step, answer, STATUS_DONE)
+    def _answer_affair(self, turn: _Turn, step: Step, answer: str) -> str:
+        self._record(turn, step, answer, STATUS_DONE)
         return f"「{step.label}」を記録しました。"
 
-    def _answer_item(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
+    def _answer_item(self, turn: _Turn, step: Step, answer: str) -> str:
         polarity = reply_polarity(answer)
         status = {"yes": STATUS_DONE, "no": STATUS_TODO, "unsure": STATUS_CHECK}.get(polarity or "", STATUS_CHECK)
-        self._record(session_id, state, step, answer, status)
+        self._record(turn, step, answer, status)
         return f"「{step.label}」を「{status}」として記録しました。"
 
     # -- the case step ------------------------------------------------------------------------------
@@ -333,7 +403,8 @@ class ChecklistService:
             notes.append("当てはまる事例の番号（1〜35）を入力してください。わからない場合は「わからない」と入力してください。")
         return "".join(notes)
 
-    def _answer_case(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
+    def _answer_case(self, turn: _Turn, step: Step, answer: str) -> str:
+        state = turn.state
         case = self._ensure_case(state)
         polarity = reply_polarity(answer)
         number = _CASE_NUMBER.search(fold(answer))
@@ -341,35 +412,34 @@ class ChecklistService:
         if number and int(number.group(1)) in self.knowledge.cases:
             chosen = int(number.group(1))
             case["confirmed"], case["confirmed_by"] = chosen, "利用者が事例番号を指定"
-            self._record(session_id, state, step, answer, STATUS_DONE)
+            self._record(turn, step, answer, STATUS_DONE)
             return f"事例({chosen})として記録しました。"
         if number:
-            self.store.save_state(KIND, session_id, state)
             return f"事例({number.group(1)})はありません。1〜35 の番号を入力してください。"
         if offering and polarity == "yes":
             chosen = case["candidates"][case["offer"]]["case"]
             case["confirmed"], case["confirmed_by"] = chosen, "候補を利用者が確認"
-            self._record(session_id, state, step, answer, STATUS_DONE)
+            self._record(turn, step, answer, STATUS_DONE)
             return f"事例({chosen})として記録しました。"
         if offering and polarity == "no":
             case["offer"] += 1
-            self._log(session_id, state, step, answer)
+            self._log(turn, step, answer)
             return "別の候補をご確認ください。"
         if polarity in {"no", "unsure"} or _NO_FIT.search(fold(answer)):
             case["confirmed"], case["confirmed_by"] = None, None
-            self._record(session_id, state, step, answer, STATUS_CHECK)
+            self._record(turn, step, answer, STATUS_CHECK)
             return "事例は「要確認」として記録しました。委員会事務局への確認事項に加えます。"
-        self.store.save_state(KIND, session_id, state)
         return "「はい」「いいえ」または事例番号でお答えください。"
 
     # -- the notification step ----------------------------------------------------------------------
-    def _answer_notification(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
+    def _answer_notification(self, turn: _Turn, step: Step, answer: str) -> str:
+        state = turn.state
         notice = state["notification"]
         folded = fold(answer)
         explicit = next((code for code, pattern in _EXPLICIT_TYPES if pattern.search(folded)), None)
         if explicit:
             notice.update(type=explicit, question=None, reasons=[f"利用者の回答: {answer}"])
-            self._record(session_id, state, step, answer, STATUS_DONE)
+            self._record(turn, step, answer, STATUS_DONE)
             return f"届出の種類を「{NOTIFICATION_NAMES[explicit]}」として記録しました。"
         question = notice["question"] or step.question
         canonical = canonical_answer(clarification_kind(question), answer)
@@ -378,14 +448,14 @@ class ChecklistService:
         advice = advise_notification(notice["text"])
         if advice.notification_type:
             notice.update(type=advice.notification_type, question=None, reasons=advice.reasons)
-            self._record(session_id, state, step, answer, STATUS_DONE)
+            self._record(turn, step, answer, STATUS_DONE)
             return f"届出の種類は「{NOTIFICATION_NAMES[advice.notification_type]}」と考えられます。"
         if advice.clarifying_question and notice["attempts"] < MAX_NOTIFICATION_ATTEMPTS:
             notice.update(question=advice.clarifying_question, reasons=advice.reasons)
-            self._log(session_id, state, step, answer)
+            self._log(turn, step, answer)
             return "もう少し教えてください。"
         notice.update(type=None, question=None, reasons=advice.reasons)
-        self._record(session_id, state, step, answer, STATUS_CHECK)
+        self._record(turn, step, answer, STATUS_CHECK)
         return "届出の種類は決められませんでした。「要確認」として委員会事務局への確認事項に加えます。"
 
     # -- the schedule step --------------------------------------------------------------------------
@@ -396,17 +466,17 @@ class ChecklistService:
                 return int(match.group(1)) if match else None
         return None
 
-    def _answer_schedule(self, session_id: str, state: dict[str, Any], step: Step, answer: str) -> str:
+    def _answer_schedule(self, turn: _Turn, step: Step, answer: str) -> str:
+        state = turn.state
         match = _MONTH.search(fold(answer))
         if not match or reply_polarity(answer) == "unsure":
             state["schedule"] = {"start": None}
-            self._record(session_id, state, step, answer, STATUS_CHECK)
+            self._record(turn, step, answer, STATUS_CHECK)
             return "連携開始の時期は「要確認」として記録しました。"
         era = match.group("ey")
         year = int(match.group("y")) if match.group("y") else 2018 + (1 if era == "元" else int(era))
         month = int(match.group("m"))
         if not 1 <= month <= 12:
-            self.store.save_state(KIND, session_id, state)
             return "月は 1〜12 で入力してください（例: 2026年10月）。"
         lead = self._forms_lead_months()
         forms = None
@@ -414,7 +484,7 @@ class ChecklistService:
             index = year * 12 + (month - 1) - lead
             forms = f"{index // 12}年{index % 12 + 1}月"
         state["schedule"] = {"start": f"{year}年{month}月", "forms": forms, "lead": lead}
-        self._record(session_id, state, step, answer, STATUS_DONE)
+        self._record(turn, step, answer, STATUS_DONE)
         return f"連携開始の希望時期を{year}年{month}月として記録しました。"
 
     # -- views ----------------------------------------------------------------------------------------
@@ -448,13 +518,12 @@ class ChecklistService:
             )
         return rows
 
-    def _view(self, session_id: str, state: dict[str, Any], message: str) -> dict[str, Any]:
+    def _view(self, turn: _Turn, message: str) -> dict[str, Any]:
         """The contract keys, plus why the question matters, its citation and every item's status."""
+        state, session_id = turn.state, turn.session_id
         step = self._current(state)
         if step is not None and step.kind == "case":
-            before = state.get("case")
-            if self._ensure_case(state) is not before:
-                self.store.save_state(KIND, session_id, state)  # the offered candidates stay stable
+            self._ensure_case(state)  # the offered candidates are stored with the turn, so they stay stable
         citation = self._citation(step) if step is not None else None
         return {
             "session": session_id,
@@ -470,6 +539,7 @@ class ChecklistService:
             "phase_name": PHASE_NAMES[step.phase] if step else "完了",
             "label": step.label if step else "",
             "current_answer": state["answers"].get(step.id, {}).get("answer") if step else None,
+            "accepted": True,
         }
 
     # -- the sheet ------------------------------------------------------------------------------------

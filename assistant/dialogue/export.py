@@ -1,7 +1,12 @@
-"""Documents a user takes away: the 事前相談シート (Markdown, DOCX) and plain reply drafts (text, DOCX)."""
+"""Documents a user takes away: the 事前相談シート (Markdown, DOCX) and plain reply drafts (text, DOCX).
+
+Every file is written whole or not at all (`assistant.files.atomic_output`), and text that XML
+cannot hold (control codes, lone surrogates) is dropped before it reaches a DOCX.
+"""
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +15,8 @@ from typing import Any
 from docx import Document
 from docx.shared import Pt
 
-from assistant.service import InputError
+from assistant.files import atomic_output, write_text_atomic
+from assistant.validation import InputError, clean_text
 
 STATUS_DONE = "済"
 STATUS_TODO = "未"
@@ -101,13 +107,21 @@ def _table(document: Any, header: list[str], rows: list[list[str]]) -> None:
     table = document.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header):
-        cell.text = text
+        cell.text = clean_text(text)
         for run in cell.paragraphs[0].runs:
             run.bold = True
     for row in rows:
         cells = table.add_row().cells
         for cell, text in zip(cells, row):
-            cell.text = text
+            cell.text = clean_text(text)
+
+
+def _paragraph(document: Any, text: str, style: str | None = None) -> None:
+    document.add_paragraph(clean_text(text), style=style)
+
+
+def _heading(document: Any, text: str, level: int) -> None:
+    document.add_heading(clean_text(text), level=level)
 
 
 def _new_document() -> Any:
@@ -120,40 +134,39 @@ def _new_document() -> Any:
 
 def write_sheet_docx(sheet: Sheet, output: Path) -> Path:
     document = _new_document()
-    document.add_heading("事前相談シート（独自利用事務の情報連携）", level=0)
-    document.add_paragraph(f"作成日: {sheet.date}　セッション: {sheet.session_id}")
-    document.add_heading("1. 事務の概要", level=1)
+    _heading(document, "事前相談シート（独自利用事務の情報連携）", 0)
+    _paragraph(document, f"作成日: {sheet.date}　セッション: {sheet.session_id}")
+    _heading(document, "1. 事務の概要", 1)
     _table(document, ["項目", "内容"], [[label, value] for label, value in sheet.affair])
-    document.add_heading("2. 当てはまる事例と判断理由", level=1)
-    document.add_paragraph(sheet.case_title)
+    _heading(document, "2. 当てはまる事例と判断理由", 1)
+    _paragraph(document, sheet.case_title)
     for reason in sheet.case_reasoning:
-        document.add_paragraph(reason, style="List Bullet")
-    document.add_heading("3. 届出の種類", level=1)
-    document.add_paragraph(sheet.notification_title)
+        _paragraph(document, reason, "List Bullet")
+    _heading(document, "3. 届出の種類", 1)
+    _paragraph(document, sheet.notification_title)
     for reason in sheet.notification_reasoning:
-        document.add_paragraph(reason, style="List Bullet")
-    document.add_heading("4. チェックリストの状況", level=1)
+        _paragraph(document, reason, "List Bullet")
+    _heading(document, "4. チェックリストの状況", 1)
     for phase, items in sheet.phases():
-        document.add_heading(phase, level=2)
+        _heading(document, phase, 2)
         _table(document, ["状況", "項目", "回答"], [[i.status, f"{i.label}{_ref(i.citation)}", i.answer] for i in items])
-    document.add_heading("5. スケジュール", level=1)
+    _heading(document, "5. スケジュール", 1)
     for entry in sheet.schedule:
-        document.add_paragraph(entry, style="List Bullet")
-    document.add_heading("6. 個人情報保護委員会への確認事項", level=1)
+        _paragraph(document, entry, "List Bullet")
+    _heading(document, "6. 個人情報保護委員会への確認事項", 1)
     for question in sheet.open_questions or ["（なし）"]:
-        document.add_paragraph(question, style="List Bullet")
-    document.add_heading("7. 出典", level=1)
+        _paragraph(document, question, "List Bullet")
+    _heading(document, "7. 出典", 1)
     for number, citation in enumerate(sheet.citations, start=1):
-        document.add_paragraph(citation_line(number, citation))
-    document.add_paragraph("※ 【要確認】の事項は、出典で確認できていないか、回答が未確定のものです。最新の手引・通知または委員会事務局でご確認ください。")
+        _paragraph(document, citation_line(number, citation))
+    _paragraph(document, "※ 【要確認】の事項は、出典で確認できていないか、回答が未確定のものです。最新の手引・通知または委員会事務局でご確認ください。")
     return _save(document, output)
 
 
 def write_text(text: str, output: Path) -> Path:
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    return output
+    """Text as UTF-8, ending in a line break; replaces `output` only once it is complete."""
+    text = clean_text(text)
+    return write_text_atomic(Path(output), text if text.endswith("\n") else text + "\n")
 
 
 _HEADING = re.compile(r"^(■|#{1,3}\s)")
@@ -162,19 +175,21 @@ _HEADING = re.compile(r"^(■|#{1,3}\s)")
 def write_text_docx(text: str, output: Path, title: str) -> Path:
     """A plain document: one paragraph per line, ■ / # lines as headings."""
     document = _new_document()
-    document.add_heading(title, level=1)
+    _heading(document, title, 1)
     for line in text.split("\n"):
         if _HEADING.match(line):
-            document.add_heading(_HEADING.sub("", line).strip(), level=2)
+            _heading(document, _HEADING.sub("", line).strip(), 2)
         else:
-            document.add_paragraph(line)
+            _paragraph(document, line)
     return _save(document, output)
 
 
 def _save(document: Any, output: Path) -> Path:
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    document.save(str(output))
+    buffer = io.BytesIO()  # the whole archive first, so a failing disk never sees a half-built one
+    document.save(buffer)
+    with atomic_output(output) as handle:
+        handle.write(buffer.getvalue())
     return output
 
 

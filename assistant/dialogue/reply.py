@@ -12,8 +12,8 @@ from typing import Any
 
 from assistant.citations import cite
 from assistant.dialogue.export import check_format, citation_line, write_text, write_text_docx
-from assistant.service import validate_question
 from assistant.textnorm import mask_personal_data
+from assistant.validation import validate_question
 
 SECTION = re.compile(r"^\*\*(結論|理由・根拠|確認が必要な点|出典)\*\*$")
 _SUBJECT = re.compile(r"^(件名|subject)\s*[:：]\s*(?P<subject>.+)$", re.IGNORECASE)

@@ -3,18 +3,28 @@
 SQLAlchemy 2 over `settings.resolved_database_url`. SQLite runs in WAL mode with a busy timeout,
 and every write is its own committed transaction, so a process killed between two answers loses
 nothing that was already acknowledged.
+
+A database file is checked when it is first opened (`PRAGMA quick_check`, and the history tables
+exist together or not at all): a damaged or locked file gives `DatabaseUnavailable` naming the file
+and what to do, and is never silently replaced by an empty one.
+
+Concurrent requests on one session: each read returns the state's `revision`; a write given an
+`expected_revision` checks it inside its write transaction (SQLite `BEGIN IMMEDIATE`) and raises
+`SessionConflict` when another request changed the session in between, so no update overwrites
+another.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     Column,
@@ -31,15 +41,18 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 
-from assistant.service import InputError
+from assistant.validation import MAX_SESSION_ID_CHARS, InputError, ServiceError, validate_session_id
+
+__all__ = ["DialogueStore", "StoreError", "SessionConflict", "DatabaseUnavailable", "validate_session_id"]
 
 BUSY_TIMEOUT_MS = 10_000
-MAX_SESSION_ID_CHARS = 128
 
 metadata = MetaData()
 
@@ -91,8 +104,21 @@ feedback = Table(
 )
 
 
+# The tables of the first schema: a database holding some of them but not all has lost history.
+HISTORY_TABLES = ("dialogue_sessions", "dialogue_turns", "checklist_answers", "feedback")
+_NO_CHECK: Final = object()  # write without comparing revisions
+
+
 class StoreError(InputError):
     """A request the store cannot satisfy (unknown session, bad id); the message is for the user."""
+
+
+class SessionConflict(StoreError):
+    """Another request changed the session between this request's read and its write."""
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database file is damaged, locked or cannot be written; the message names it and what to do."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,7 @@ class SessionRecord:
     state: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+    revision: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,15 +164,13 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
-def validate_session_id(session_id: object) -> str:
-    if not isinstance(session_id, str) or not session_id.strip():
-        raise StoreError("セッション ID を指定してください")
-    text = session_id.strip()
-    if len(text) > MAX_SESSION_ID_CHARS:
-        raise StoreError(f"セッション ID が長すぎます（上限 {MAX_SESSION_ID_CHARS} 文字）")
-    if any(not ch.isprintable() for ch in text):
-        raise StoreError("セッション ID に使えない文字が含まれています")
-    return text
+def revision_of(state_text: str) -> str:
+    """A short fingerprint of a stored state: equal states, equal revisions."""
+    return hashlib.sha256(state_text.encode("utf-8")).hexdigest()[:20]
+
+
+def state_revision(state: dict[str, Any]) -> str:
+    return revision_of(_dumps(state))
 
 
 # -- engines --------------------------------------------------------------------------------------
@@ -172,8 +197,58 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def database_label(url: str) -> str:
+    """The database as users know it: the file path for SQLite, the URL without password otherwise."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(Path(parsed.database).expanduser()) if parsed.database else ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+def unavailable(url: str, error: BaseException) -> DatabaseUnavailable:
+    """The user's message for a database error: locked, full, read-only or damaged."""
+    where = database_label(url)
+    detail = str(getattr(error, "orig", None) or error)
+    lowered = detail.lower()
+    if "locked" in lowered or "busy" in lowered:
+        message = (
+            f"データベース {where} は他の処理が使用中（ロック中）のため使えません。"
+            "しばらく待ってからもう一度お試しください。続く場合は、このファイルを開いている他のプログラムを終了してください"
+        )
+    elif "full" in lowered or "no space" in lowered:
+        message = (
+            f"ディスクの空き容量が足りないため、データベース {where} に書き込めません。"
+            "空き容量を確保してからもう一度お試しください（記録済みの内容は失われていません）"
+        )
+    elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered or "permission" in lowered:
+        message = f"データベース {where} を開けないか、書き込めません（{detail}）。ファイルとフォルダの権限を確認してください"
+    else:
+        message = (
+            f"データベース {where} が壊れているため使えません（{detail}）。相談履歴を失わないよう、自動で作り直すことはしません。"
+            "アプリを止めてからファイルを別の名前で退避し、バックアップがあれば元に戻してください"
+            "（退避したまま再実行すると、新しい空のデータベースで始まります）"
+        )
+    return DatabaseUnavailable(message)
+
+
+def _verify(engine: Engine, url: str) -> None:
+    """Refuse a damaged database before anything is written to it; create the tables of a new one."""
+    problems = ["ok"]
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            problems = [str(row[0]) for row in connection.exec_driver_sql("PRAGMA quick_check").all()]
+        existing = set(inspect(connection).get_table_names())
+    if problems != ["ok"]:
+        raise unavailable(url, RuntimeError("; ".join(problems[:3])))
+    present = [name for name in HISTORY_TABLES if name in existing]
+    if present and len(present) != len(HISTORY_TABLES):
+        missing = "、".join(name for name in HISTORY_TABLES if name not in existing)
+        raise unavailable(url, RuntimeError(f"表 {missing} がありません"))
+    metadata.create_all(engine)
+
+
 def get_engine(url: str) -> Engine:
-    """One engine per database URL and process; tables are created on first use."""
+    """One engine per database URL and process, checked on first use; tables are created for a new database."""
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is not None:
@@ -181,14 +256,22 @@ def get_engine(url: str) -> Engine:
         parsed = make_url(url)
         is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
-        if is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-        engine = create_engine(url, **kwargs)
-        if is_sqlite:
-            _configure_sqlite(engine)
-        metadata.create_all(engine)
+        try:
+            if is_sqlite:
+                if parsed.database and parsed.database != ":memory:":
+                    Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            engine = create_engine(url, **kwargs)
+            if is_sqlite:
+                _configure_sqlite(engine)
+            _verify(engine, url)
+        except DatabaseUnavailable:
+            engine.dispose()
+            raise
+        except (sa_exc.DBAPIError, OSError) as exc:
+            if isinstance(engine, Engine):
+                engine.dispose()
+            raise unavailable(url, exc) from exc
         _ENGINES[url] = engine
         return engine
 
@@ -201,6 +284,15 @@ def dispose_engines() -> None:
         _ENGINES.clear()
 
 
+@dataclass(frozen=True)
+class AnswerRow:
+    """A checklist input to record: the step it was given for, the (masked) text and the resulting status."""
+
+    step: str
+    answer: str
+    status: str
+
+
 class DialogueStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -211,14 +303,23 @@ class DialogueStore:
         return cls(settings.resolved_database_url)
 
     @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sa_exc.IntegrityError:
+            raise
+        except sa_exc.DBAPIError as exc:
+            raise unavailable(self.url, exc) from exc
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(write=True) as connection:
+        with self._guard(), self.engine.connect().execution_options(write=True) as connection:
             with connection.begin():
                 yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
+        with self._guard(), self.engine.connect() as connection:
             with connection.begin():
                 yield connection
 
@@ -230,7 +331,23 @@ class DialogueStore:
             ).first()
         if row is None:
             return None
-        return SessionRecord(row.kind, row.session_id, json.loads(row.state), row.created_at, row.updated_at)
+        return SessionRecord(
+            row.kind, row.session_id, json.loads(row.state), row.created_at, row.updated_at, revision_of(row.state)
+        )
+
+    @staticmethod
+    def _check_revision(connection: Connection, kind: str, session_id: str, expected: object) -> None:
+        """Inside the write transaction: the session is still as the caller read it (None: not yet created)."""
+        if expected is _NO_CHECK:
+            return
+        stored = connection.execute(
+            select(sessions.c.state).where(sessions.c.kind == kind, sessions.c.session_id == session_id)
+        ).scalar()
+        if (revision_of(stored) if stored is not None else None) != expected:
+            raise SessionConflict(
+                f"セッション {session_id} は、同時に届いた別の操作で先に更新されました。"
+                "この操作は記録していません。画面を更新して、現在の内容を確認してからもう一度お試しください"
+            )
 
     @staticmethod
     def _upsert_state(connection: Connection, kind: str, session_id: str, state: dict[str, Any]) -> None:
@@ -245,8 +362,9 @@ class DialogueStore:
                 insert(sessions).values(kind=kind, session_id=session_id, state=_dumps(state), created_at=now, updated_at=now)
             )
 
-    def save_state(self, kind: str, session_id: str, state: dict[str, Any]) -> None:
+    def save_state(self, kind: str, session_id: str, state: dict[str, Any], *, expected_revision: object = _NO_CHECK) -> None:
         with self._write() as connection:
+            self._check_revision(connection, kind, session_id, expected_revision)
             self._upsert_state(connection, kind, session_id, state)
 
     def list_sessions(self, kind: str) -> list[SessionRecord]:
@@ -254,7 +372,10 @@ class DialogueStore:
             rows = connection.execute(
                 select(sessions).where(sessions.c.kind == kind).order_by(sessions.c.updated_at.desc())
             ).all()
-        return [SessionRecord(r.kind, r.session_id, json.loads(r.state), r.created_at, r.updated_at) for r in rows]
+        return [
+            SessionRecord(r.kind, r.session_id, json.loads(r.state), r.created_at, r.updated_at, revision_of(r.state))
+            for r in rows
+        ]
 
     # -- turns ----------------------------------------------------------------------------------
     def add_exchange(
@@ -265,9 +386,12 @@ class DialogueStore:
         reply_text: str,
         result: dict[str, Any],
         state: dict[str, Any],
+        *,
+        expected_revision: object = _NO_CHECK,
     ) -> int:
         """Store one user message, its reply and the new session state atomically; returns the turn number."""
         with self._write() as connection:
+            self._check_revision(connection, kind, session_id, expected_revision)
             self._upsert_state(connection, kind, session_id, state)
             last = connection.execute(
                 select(func.max(turns.c.turn)).where(turns.c.kind == kind, turns.c.session_id == session_id)
@@ -306,13 +430,27 @@ class DialogueStore:
     # -- checklist ------------------------------------------------------------------------------
     def add_checklist_answer(self, session_id: str, step: str, answer: str, status: str, state: dict[str, Any]) -> None:
         """Record an answer and the resulting conversation state in one committed transaction."""
+        self.save_checklist(session_id, state, [AnswerRow(step, answer, status)])
+
+    def save_checklist(
+        self,
+        session_id: str,
+        state: dict[str, Any],
+        answers: list[AnswerRow] | tuple[AnswerRow, ...] = (),
+        *,
+        expected_revision: object = _NO_CHECK,
+    ) -> None:
+        """The new conversation state and the inputs that led to it, in one transaction (all or nothing)."""
         with self._write() as connection:
+            self._check_revision(connection, "checklist", session_id, expected_revision)
             self._upsert_state(connection, "checklist", session_id, state)
-            connection.execute(
-                insert(checklist_answers).values(
-                    session_id=session_id, step=step, answer=answer, status=status, created_at=_now()
+            now = _now()
+            for row in answers:
+                connection.execute(
+                    insert(checklist_answers).values(
+                        session_id=session_id, step=row.step, answer=row.answer, status=row.status, created_at=now
+                    )
                 )
-            )
 
     def checklist_answers(self, session_id: str) -> list[AnswerRecord]:
         with self._read() as connection:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,15 +144,19 @@ class LocalSentenceTransformerEmbedder(Embedder):
         except Exception as exc:
             raise EmbeddingError(f"埋め込みモデルを読み込めません: {model_dir}（{exc}）") from exc
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
+        self._lock = threading.Lock()
         digest = hashlib.sha1(str(model_dir.resolve()).encode()).hexdigest()[:8]
         self.model_id = f"local-{model_dir.name}-{digest}"
         self.dimension = int(self.model.get_sentence_embedding_dimension() or 0)
 
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
         prefix = self.query_prefix if is_query else self.passage_prefix
-        return self.model.encode(
-            [prefix + t for t in texts], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        ).astype(np.float32)
+        # A Hugging Face fast tokenizer refuses a second thread while it encodes ("Already borrowed").
+        with self._lock:
+            vectors = self.model.encode(
+                [prefix + t for t in texts], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        return vectors.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)

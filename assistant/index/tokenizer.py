@@ -2,12 +2,17 @@
 
 Mode C keeps compounds (ひとり親家庭) which alone hurts recall, so each compound also yields its
 mode-A parts: ひとり親家庭 → ひとり親家庭, 一人, 親, 家庭.
+
+A Sudachi tokenizer object cannot be used by two threads at once ("Already borrowed"), so each
+thread gets its own, all created from one shared dictionary. Sudachi holds the GIL while it
+works, so a lock would give the same throughput; per-thread objects just never wait
+(benchmarks/tokenizer_threads.py measures both).
 """
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 
 from sudachipy import Dictionary, SplitMode
 
@@ -41,7 +46,15 @@ def _pieces(text: str) -> list[str]:
 
 class JapaneseTokenizer:
     def __init__(self) -> None:
-        self._tokenizer = Dictionary(dict="core").create(mode=SplitMode.C)
+        self._dictionary = Dictionary(dict="core")
+        self._per_thread = threading.local()
+
+    @property
+    def _tokenizer(self):  # noqa: ANN202 - sudachipy.Tokenizer
+        tokenizer = getattr(self._per_thread, "tokenizer", None)
+        if tokenizer is None:
+            tokenizer = self._per_thread.tokenizer = self._dictionary.create(mode=SplitMode.C)
+        return tokenizer
 
     def morphemes(self, text: str) -> list[tuple[str, list[str]]]:
         """(normalised compound, normalised mode-A parts) for each content morpheme."""
@@ -66,6 +79,15 @@ class JapaneseTokenizer:
         return out
 
 
-@functools.lru_cache(maxsize=1)
+_shared: JapaneseTokenizer | None = None
+_shared_lock = threading.Lock()
+
+
 def get_tokenizer() -> JapaneseTokenizer:
-    return JapaneseTokenizer()
+    """The process's tokenizer (one dictionary, loaded once even when threads ask at the same time)."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = JapaneseTokenizer()
+    return _shared

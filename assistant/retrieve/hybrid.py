@@ -7,6 +7,7 @@ combined with weights from the configuration (measured in eval/).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,10 +129,12 @@ class Reranker:
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(model_dir, device="cpu", local_files_only=True)
+        self._lock = threading.Lock()  # its fast tokenizer serves one thread at a time
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         if not hits:
             return hits
-        scores = self.model.predict([(query, h.chunk.text) for h in hits], show_progress_bar=False)
+        with self._lock:
+            scores = self.model.predict([(query, h.chunk.text) for h in hits], show_progress_bar=False)
         order = np.argsort(-np.asarray(scores))
         return [Hit(hits[i].chunk, float(scores[i]), hits[i].bm25, hits[i].dense) for i in order]

@@ -44,7 +44,7 @@ def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
 
 def _ingest_one(context: UIContext, store: DocumentStore, upload: Path, kind: str, as_of: str | None) -> IngestResult:
     """Keep the original under the uploads folder and ingest it there (same name = same document)."""
-    target = context.uploads_dir / Path(upload.name).name
+    target = context.upload_path(upload.name)
     backup = target.with_name(f".{target.name}.previous")
     had_previous = target.exists()
     if had_previous:

@@ -82,7 +82,7 @@ def _question_markdown(result: dict[str, Any]) -> str:
 
 
 def _view(result: dict[str, Any]) -> tuple[Any, ...]:
-    """(question, progress, why, items, answer box, export area, result)."""
+    """(question, progress, why, items, answer box, export area, result, the session and step shown)."""
     progress = result.get("progress") or {}
     why = str(result.get("why") or "")
     why_block = "\n\n".join(
@@ -96,6 +96,7 @@ def _view(result: dict[str, Any]) -> tuple[Any, ...]:
         gr.Textbox(value=""),
         gr.Group(visible=True),
         result,
+        {"session": result.get("session"), "step": result.get("step")},
     )
 
 
@@ -128,36 +129,43 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     with gr.Accordion("詳細データ（JSON）", open=False):
         result = gr.JSON(label="チェックリストの状態")
 
-    outputs = [question, progress, why, items, answer, export_area, result]
+    # The session and step this tab last showed: an answer is recorded only for the question the user saw.
+    shown_step = gr.State(None)
+    outputs = [question, progress, why, items, answer, export_area, result, shown_step]
     options: dict[str, Any] = {"concurrency_id": ANSWER_GROUP, "concurrency_limit": ANSWER_LIMIT}
 
-    def step(session_id: str, text: str | None, request: gr.Request | None) -> tuple[Any, ...]:
+    def step(
+        session_id: str, text: str | None, shown: dict[str, Any] | None, request: gr.Request | None
+    ) -> tuple[Any, ...]:
         session = require_session(session_id)
         viewer = current_viewer(context, request)
         require_owner(context, viewer, KIND, session)
+        expected = shown.get("step") if text is not None and shown and shown.get("session") == session else None
         with friendly_errors():
-            result = context.checklist.step(session, text)
-        if text is not None:
-            shown = result.get("citation")
+            outcome = context.checklist.step(session, text, expected_step=expected)
+        if not outcome.get("accepted", True):
+            gr.Warning(str(outcome.get("message") or ""), title="回答は記録されていません")
+        elif text is not None:
+            cited = outcome.get("citation")
             context.audit.record(
                 CHECKLIST, viewer.actor(), question=text, session_id=session,
-                turn=int((result.get("progress") or {}).get("done", 0)),
-                sources=source_ids([shown] if isinstance(shown, dict) else []), detail=f"次の項目: {result.get('step')}",
+                turn=int((outcome.get("progress") or {}).get("done", 0)),
+                sources=source_ids([cited] if isinstance(cited, dict) else []), detail=f"次の項目: {outcome.get('step')}",
             )
-        return _view(result)
+        return _view(outcome)
 
     def begin(session_id: str, request: gr.Request) -> tuple[Any, ...]:
-        return step(session_id, None, request)
+        return step(session_id, None, None, request)
 
-    def reply(session_id: str, text: str, request: gr.Request) -> tuple[Any, ...]:
+    def reply(session_id: str, text: str, shown: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
         if not (text or "").strip():
             raise user_error("回答を入力するか、「はい」「いいえ」などのボタンを押してください")
-        return step(session_id, text.strip(), request)
+        return step(session_id, text.strip(), shown, request)
 
     def quick(label: str) -> Any:
         # A closure, not functools.partial: Gradio passes gr.Request only to functions it can inspect.
-        def answer_with(session_id: str, request: gr.Request) -> tuple[Any, ...]:
-            return step(session_id, label, request)
+        def answer_with(session_id: str, shown: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+            return step(session_id, label, shown, request)
 
         return answer_with
 
@@ -165,7 +173,7 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     gr.on(
         triggers=[submit.click, answer.submit],
         fn=reply,
-        inputs=[session, answer],
+        inputs=[session, answer, shown_step],
         outputs=outputs,
         api_name="checklist_answer",
         **options,
@@ -173,7 +181,7 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     for key, button in quick_buttons.items():
         button.click(
             quick(QUICK_ANSWERS[key]),
-            inputs=[session],
+            inputs=[session, shown_step],
             outputs=outputs,
             api_name=f"checklist_{key}",
             **options,
@@ -189,11 +197,12 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
             gr.Group(visible=False),
             None,
             None,
+            None,
         )
 
     fresh.click(
         new_session,
-        outputs=[session, question, progress, why, items, export_area, sheet, result],
+        outputs=[session, question, progress, why, items, export_area, sheet, result, shown_step],
         api_name="checklist_new_session",
     )
 
@@ -201,8 +210,8 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
         session = require_session(session_id)
         require_owner(context, current_viewer(context, request), KIND, session)
         fmt = export_format(label, EXPORT_FORMATS)
-        target = context.export_path(f"事前相談シート-{session}", fmt)
         with friendly_errors():
+            target = context.export_path(f"事前相談シート-{session}", fmt)
             path: Path = context.checklist.export(session, fmt, target)
         return str(path)
 

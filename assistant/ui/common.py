@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,9 +12,9 @@ import gradio as gr
 from assistant.audit import ACCESS_DENIED
 from assistant.dialogue.store import DialogueStore
 from assistant.ownership import NotOwner
-from assistant.service import InputError
 from assistant.ui.access import AccessDenied, Viewer, viewer_for
 from assistant.ui.context import UIContext
+from assistant.validation import InputError, ServiceError, validate_session_id
 
 # Concurrency groups: answers run side by side; document administration runs one at a time
 # in its own group, so a long ingest or rebuild never holds up the chat.
@@ -21,6 +22,7 @@ ANSWER_GROUP = "answers"
 ANSWER_LIMIT = 4
 ADMIN_GROUP = "admin"
 ADMIN_LIMIT = 1
+_log = logging.getLogger(__name__)
 
 
 def user_error(message: str) -> gr.Error:
@@ -34,12 +36,18 @@ def friendly_errors() -> Iterator[None]:
         yield
     except gr.Error:
         raise
-    except (InputError, AccessDenied) as exc:
+    except (InputError, ServiceError, AccessDenied) as exc:
         raise user_error(str(exc)) from exc
     except KeyError as exc:
         raise user_error(str(exc.args[0]) if exc.args else "見つかりません") from exc
     except ValueError as exc:
         raise user_error(str(exc)) from exc
+    except Exception as exc:  # an unexpected failure: logged in full, told to the user in Japanese
+        _log.exception("unexpected error while serving a request")
+        raise user_error(
+            f"処理中に予期しないエラーが発生しました（{type(exc).__name__}）。時間をおいてもう一度お試しください。"
+            "続く場合は管理者に連絡してください"
+        ) from exc
 
 
 def current_viewer(context: UIContext, request: gr.Request | None) -> Viewer:
@@ -51,9 +59,10 @@ def require_session(session_id: str | None) -> str:
     session = (session_id or "").strip()
     if not session:
         raise user_error("セッション ID が空です。新しいセッションを始めるか、以前の ID を入力してください")
-    if len(session) > 128 or any(ch.isspace() or not ch.isprintable() for ch in session):
-        raise user_error("セッション ID に空白や制御文字は使えません（128 文字以内）")
-    return session
+    try:
+        return validate_session_id(session)
+    except InputError as exc:
+        raise user_error(str(exc)) from exc
 
 
 def require_owner(context: UIContext, viewer: Viewer, kind: str, session_id: str) -> None:

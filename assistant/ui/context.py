@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from assistant.config import Settings
 from assistant.accounts import AccountStore
 from assistant.audit import AuditLog
+from assistant.files import path_inside
 from assistant.ownership import SessionOwners
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ class UIContext:
         return folder
 
     def export_path(self, stem: str, suffix: str) -> Path:
-        """A fresh, hard-to-guess file name for a download."""
-        return self.web_exports_dir / f"{stem}-{secrets.token_hex(8)}.{suffix}"
+        """A fresh, hard-to-guess file name for a download, checked to lie in the web exports folder."""
+        return path_inside(self.web_exports_dir, f"{stem}-{secrets.token_hex(8)}.{suffix}")
 
     @property
     def uploads_dir(self) -> Path:
@@ -97,6 +98,10 @@ class UIContext:
         folder = self.settings.documents_dir / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def upload_path(self, name: str) -> Path:
+        """Where an upload called `name` is kept: its base name only, checked to lie in the uploads folder."""
+        return path_inside(self.uploads_dir, Path(name).name)
 
 
 def new_session_id(prefix: str) -> str:

@@ -157,3 +157,31 @@ def test_scripted_ten_turn_consultation(chat: ChatService) -> None:
         assert result["turn"] == number
         assert check(result), (message, result["rewritten_question"], result["answer"][:300])
     assert len(chat.history("script")) == 2 * len(SCRIPT)
+
+
+def test_a_turn_overtaken_by_another_process_is_worked_out_again(db_assistant, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    chat = ChatService(db_assistant)
+    first = chat.turn("elsewhere", "子ども医療費助成で情報連携したい。何の届出が必要ですか？")
+    established = chat.store.load_session("chat", "elsewhere").state
+    real_load = chat.store.load_session
+    reads = []
+
+    def load_then_overtaken(kind: str, session_id: str):  # noqa: ANN202
+        record = real_load(kind, session_id)
+        if not reads:  # another process stores its first turn while this one works on its read
+            chat.store.add_exchange("chat", "race", "子ども医療費助成で情報連携したい", first["answer"], first, established)
+        reads.append(record)
+        return record
+
+    monkeypatch.setattr(chat.store, "load_session", load_then_overtaken)
+    result = chat.turn("race", "まだです")
+    assert len(reads) == 2 and result["turn"] == 2
+    assert result["context"]["cases"] == [1] and result["notification_type"] == "new"
+    stored = chat.store.load_session("chat", "race").state
+    assert stored["cases"] == [1] and stored["facts"]["existing"] is False
+
+
+def test_feedback_with_control_codes_and_undecodable_text_is_stored_clean(chat: ChatService) -> None:
+    chat.turn("s12", "子ども医療費助成の事例は？")
+    chat.feedback("s12", 1, -1, "出典が\x00古い\udc80です")
+    assert [f.comment for f in chat.store.feedback("s12")] == ["出典が古いです"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -202,8 +204,124 @@ def test_a_failed_write_loses_only_the_answer_being_written(db_assistant, monkey
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("process killed")
 
-    monkeypatch.setattr(service.store, "add_checklist_answer", broken)
+    monkeypatch.setattr(service.store, "save_checklist", broken)
     with pytest.raises(RuntimeError):
         service.step("crash", "市長")
     resumed = ChecklistService(copy.copy(db_assistant)).step("crash", None)
     assert resumed["step"] == "affair-body" and resumed["progress"]["done"] == 2
+
+
+# -- hostile ids and text ------------------------------------------------------------------------------
+TRAVERSAL = "../../../../../outside/x"
+
+
+def test_a_session_id_that_leaves_the_folder_is_refused(service: ChecklistService, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="セッション ID"):
+        service.step(TRAVERSAL, None)
+    with pytest.raises(InputError, match="セッション ID"):
+        service.export(TRAVERSAL, "md", tmp_path / "exports" / "sheet.md")
+    assert service.store.list_sessions("checklist") == []
+    assert not (tmp_path / "exports").exists()
+
+
+def test_control_characters_in_answers_are_dropped_before_storage_and_export(service: ChecklistService, tmp_path: Path) -> None:
+    service.step("ctl", None)
+    service.step("ctl", "子ども医療費\x00助成\x07事務\x1b[31m")
+    service.step("ctl", "〇〇市\x0b子ども医療費助成条例\udc80")
+    stored = [a.answer for a in service.store.checklist_answers("ctl")]
+    assert stored == ["子ども医療費助成事務[31m", "〇〇市子ども医療費助成条例"]
+    with pytest.raises(InputError, match="読み取れる文字"):
+        service.step("ctl", "\x00\x01\x02")
+    docx_path = service.export("ctl", "docx", tmp_path / "sheet.docx")
+    cells = [c.text for t in Document(str(docx_path)).tables for r in t.rows for c in r.cells]
+    assert "子ども医療費助成事務[31m" in cells and "〇〇市子ども医療費助成条例" in cells
+
+
+# -- one input, one transaction -------------------------------------------------------------------------
+def test_a_step_that_fails_records_nothing_and_the_retry_goes_to_the_same_question(
+    db_assistant, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    service = ChecklistService(db_assistant)
+    service.step("atomic", None)
+    for answer in AFFAIR[:-1]:
+        service.step("atomic", answer)
+
+    def failing(text: str) -> dict:
+        raise RuntimeError("classifier failed")
+
+    monkeypatch.setattr(db_assistant, "classify", failing)  # the case question after the last affair answer
+    with pytest.raises(RuntimeError):
+        service.step("atomic", AFFAIR[-1])
+    resumed = service.step("atomic", None)
+    assert resumed["step"] == "affair-benefit" and resumed["progress"]["done"] == len(AFFAIR) - 1
+    assert len(service.store.checklist_answers("atomic")) == len(AFFAIR) - 1
+    monkeypatch.undo()
+    retried = service.step("atomic", AFFAIR[-1])
+    assert retried["step"] == "case"
+    last = service.store.checklist_answers("atomic")[-1]
+    assert (last.step, last.answer) == ("affair-benefit", AFFAIR[-1])
+
+
+def _stored(service: ChecklistService, session: str) -> dict[str, str]:
+    state = service.store.load_session("checklist", session).state
+    return {step: entry["answer"] for step, entry in state["answers"].items()}
+
+
+def _at_once(service: ChecklistService, session: str, answers: list[str], **options: str) -> list[dict]:
+    start = threading.Barrier(len(answers))
+
+    def send(answer: str) -> dict:
+        start.wait()
+        return service.step(session, answer, **options)
+
+    with ThreadPoolExecutor(len(answers)) as pool:
+        return list(pool.map(send, answers))
+
+
+def test_six_simultaneous_answers_are_each_kept_or_refused(service: ChecklistService) -> None:
+    service.step("six", None)
+    answers = [f"同時の回答{n}" for n in range(6)]
+    results = _at_once(service, "six", answers)
+    accepted = [a for a, r in zip(answers, results) if r["accepted"]]
+    refused = [r for r in results if not r["accepted"]]
+    stored = _stored(service, "six")
+    assert sorted(stored.values()) == sorted(accepted), "every accepted answer is kept, and only those"
+    assert len(set(stored)) == len(accepted)  # each under its own question
+    assert [a.answer for a in service.store.checklist_answers("six")] == [stored[s] for s in stored]
+    assert all("記録していません" in r["message"] for r in refused)
+    assert len(accepted) + len(refused) == 6 and accepted
+
+
+def test_simultaneous_answers_to_the_question_shown_keep_exactly_one(service: ChecklistService) -> None:
+    service.step("shown", None)
+    results = _at_once(service, "shown", [f"回答{n}" for n in range(6)], expected_step="affair-name")
+    assert sum(r["accepted"] for r in results) == 1
+    assert list(_stored(service, "shown")) == ["affair-name"]
+    assert len(service.store.checklist_answers("shown")) == 1
+
+
+def test_an_answer_overtaken_between_read_and_write_is_refused(db_assistant, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    slow, other = ChecklistService(db_assistant), ChecklistService(copy.copy(db_assistant))
+    slow.step("race", None)
+    real_load = slow.store.load_session
+    calls = []
+
+    def load_then_overtaken(kind: str, session_id: str):  # noqa: ANN202
+        record = real_load(kind, session_id)
+        if not calls:
+            other.step("race", "先に届いた回答")  # commits while `slow` works on its stale read
+        calls.append(record)
+        return record
+
+    monkeypatch.setattr(slow.store, "load_session", load_then_overtaken)
+    result = slow.step("race", "後から届いた回答")
+    assert not result["accepted"] and "記録していません" in result["message"]
+    assert result["step"] == "affair-basis"  # the view shows the question that is current now
+    assert _stored(slow, "race") == {"affair-name": "先に届いた回答"}
+
+
+def test_an_unknown_expected_step_is_refused(service: ChecklistService) -> None:
+    service.step("exp", None)
+    with pytest.raises(InputError, match="no-such-step"):
+        service.step("exp", "はい", expected_step="no-such-step")
+    assert service.step("exp", "子ども医療費助成事務", expected_step="affair-name")["accepted"]

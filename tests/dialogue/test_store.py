@@ -1,4 +1,4 @@
-"""The dialogue database: WAL mode, atomic writes, nothing lost when a process is killed."""
+"""The dialogue database: WAL mode, atomic writes, nothing lost when a process is killed, damage refused."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from assistant.dialogue.store import DialogueStore, StoreError, dispose_engines, validate_session_id
-from assistant.service import InputError
+from assistant.dialogue import store as store_module
+from assistant.dialogue.store import (
+    DatabaseUnavailable,
+    DialogueStore,
+    SessionConflict,
+    StoreError,
+    dispose_engines,
+    validate_session_id,
+)
+from assistant.validation import InputError, ServiceError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,10 +65,11 @@ def test_checklist_answers_and_feedback(db: Path) -> None:
 
 def test_session_ids_are_validated() -> None:
     assert validate_session_id(" abc ") == "abc"
-    for bad in ("", "   ", "x" * 500, "a\x00b", None):
-        with pytest.raises(StoreError):
+    for bad in ("", "   ", "x" * 500, "a\x00b", None, "../x"):
+        with pytest.raises(InputError):
             validate_session_id(bad)  # type: ignore[arg-type]
-    assert issubclass(StoreError, InputError)
+    assert issubclass(StoreError, InputError) and issubclass(SessionConflict, StoreError)
+    assert issubclass(DatabaseUnavailable, ServiceError)
 
 
 def test_a_killed_process_loses_nothing_it_committed(db: Path) -> None:
@@ -87,3 +96,84 @@ def test_two_stores_on_one_file_share_turn_numbers(db: Path) -> None:
     first, second = DialogueStore(url), DialogueStore(url)
     numbers = [first.add_exchange("chat", "s", "q", "a", {}, {}), second.add_exchange("chat", "s", "q", "a", {}, {})]
     assert numbers == [1, 2]
+
+
+def test_a_write_based_on_an_outdated_read_is_refused(db: Path) -> None:
+    store = DialogueStore(f"sqlite:///{db}")
+    store.save_state("checklist", "c", {"n": 1})
+    with pytest.raises(SessionConflict):  # expected: not created yet, but it is
+        store.save_state("checklist", "c", {"n": 2}, expected_revision=None)
+    read = store.load_session("checklist", "c")
+    store.save_state("checklist", "c", {"n": 2}, expected_revision=read.revision)
+    with pytest.raises(SessionConflict, match="記録していません"):
+        store.add_exchange("checklist", "c", "q", "a", {}, {"n": 3}, expected_revision=read.revision)
+    assert store.load_session("checklist", "c").state == {"n": 2} and store.turns("checklist", "c") == []
+
+
+# -- a damaged database is refused, never replaced ------------------------------------------------
+def _history(db: Path) -> str:
+    url = f"sqlite:///{db}"
+    store = DialogueStore(url)
+    for number in range(60):
+        store.add_exchange("chat", "kept", f"質問{number}" * 20, f"回答{number}" * 40, {}, {"n": number})
+    dispose_engines()
+    return url
+
+
+def _assert_refused(url: str, db: Path, *words: str) -> None:
+    before = db.read_bytes()
+    with pytest.raises(DatabaseUnavailable) as caught:
+        DialogueStore(url)
+    message = str(caught.value)
+    assert all(w in message for w in words), message
+    assert db.read_bytes() == before, "the damaged file was left as it was"
+
+
+def test_a_garbage_file_is_refused_with_the_file_named(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    db.write_bytes(os.urandom(8192))
+    _assert_refused(f"sqlite:///{db}", db, str(db), "壊れて", "退避")
+
+
+def test_a_truncated_file_is_refused(db: Path) -> None:
+    url = _history(db)
+    db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+    _assert_refused(url, db, str(db), "壊れて")
+
+
+def test_a_missing_history_table_is_refused_not_recreated(db: Path) -> None:
+    url = _history(db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("DROP TABLE dialogue_turns")
+    with pytest.raises(DatabaseUnavailable, match="dialogue_turns"):
+        DialogueStore(url)
+    with sqlite3.connect(db) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "dialogue_turns" not in tables and "dialogue_sessions" in tables
+
+
+def test_a_refused_database_opens_once_it_is_repaired(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"not a database" * 100)
+    with pytest.raises(DatabaseUnavailable):
+        DialogueStore(f"sqlite:///{db}")
+    db.rename(db.with_suffix(".damaged"))  # what the message tells the user to do
+    assert DialogueStore(f"sqlite:///{db}").turns("chat", "x") == []
+
+
+def test_a_locked_database_gives_a_clear_message(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)
+    url = f"sqlite:///{db}"
+    store = DialogueStore(url)
+    store.save_state("chat", "s", {"n": 1})
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(DatabaseUnavailable, match="ロック") as caught:
+            store.save_state("chat", "s", {"n": 2})
+        assert str(db) in str(caught.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.save_state("chat", "s", {"n": 3})
+    assert store.load_session("chat", "s").state == {"n": 3}

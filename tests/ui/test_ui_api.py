@@ -146,6 +146,35 @@ def test_checklist_runs_to_the_end_and_exports_the_sheet(client: Client) -> None
     )
 
 
+def test_checklist_session_ids_cannot_leave_the_app_folder(client: Client, running_app: RunningApp) -> None:
+    hostile = "../../../../../outside/x"
+    with pytest.raises(AppError, match="セッション ID"):
+        client.predict(hostile, api_name="/checklist_start")
+    with pytest.raises(AppError, match="セッション ID"):
+        client.predict(hostile, "Markdown (.md)", api_name="/checklist_export")
+    assert not list(running_app.home.parent.glob("**/outside")), "nothing was written outside ASSISTANT_HOME"
+    client.predict("api-check-export", api_name="/checklist_start")
+    client.predict("api-check-export", "Markdown (.md)", api_name="/checklist_export")
+    served = list((running_app.home / "exports" / "web").glob("事前相談シート-api-check-export-*.md"))
+    assert len(served) == 1 and served[0].resolve().is_relative_to(running_app.home.resolve())
+
+
+def test_an_answer_to_a_question_another_tab_answered_first_is_not_recorded(client: Client, running_app: RunningApp) -> None:
+    other_tab = Client(running_app.url, verbose=False)
+    session = "api-check-two-tabs"
+    assert client.predict(session, api_name="/checklist_start")[-1]["step"] == "affair-name"
+    assert other_tab.predict(session, api_name="/checklist_start")[-1]["step"] == "affair-name"
+    first = client.predict(session, "子ども医療費助成事務", api_name="/checklist_answer")[-1]
+    assert first["accepted"] and first["step"] == "affair-basis"
+    late = other_tab.predict(session, "ひとり親家庭等医療費助成事務", api_name="/checklist_answer")[-1]
+    assert late["accepted"] is False and "記録していません" in late["message"]
+    assert late["step"] == "affair-basis" and late["progress"]["done"] == 1
+    answered = other_tab.predict(session, "〇〇市子ども医療費助成条例", api_name="/checklist_answer")[-1]
+    assert answered["accepted"] and answered["progress"]["done"] == 2
+    items = {item["step"]: item["answer"] for item in answered["items"]}
+    assert items["affair-name"] == "子ども医療費助成事務" and items["affair-basis"] == "〇〇市子ども医療費助成条例"
+
+
 def test_checklist_new_session(client: Client) -> None:
     session, question, progress, *_ = client.predict(api_name="/checklist_new_session")
     assert session.startswith("check-") and "開始／再開" in question and "0 / 0" in progress
