@@ -72,6 +72,14 @@ class RequestFailed(RuntimeError):
     pass
 
 
+def checklist_result(outputs: list[Any]) -> dict[str, Any]:
+    """The checklist state among a checklist endpoint's outputs (the page's JSON view)."""
+    for value in reversed(outputs):
+        if isinstance(value, dict) and "progress" in value and "step" in value:
+            return value
+    raise RequestFailed(f"checklist: no checklist state in the outputs {str(outputs)[:200]}")
+
+
 class Api:
     """Gradio's two-step HTTP API: POST the inputs, then read the event stream until `complete`."""
 
@@ -160,9 +168,10 @@ def checklist_user(url: str, number: int, deadline: float, results: Results, see
             run += 1
             session = f"load-check-{seed}-{number:02d}-{run}"
             try:
-                result = api.call("checklist_start", session)[-1]
+                result = checklist_result(api.call("checklist_start", session))
             except (RequestFailed, httpx.HTTPError, ValueError) as exc:
                 results.failed(f"checklist {session} start: {exc}")
+                time.sleep(1)
                 continue
             repeats, last_step, order = 0, None, 0
             for _ in range(MAX_CHECKLIST_INPUTS):
@@ -173,11 +182,14 @@ def checklist_user(url: str, number: int, deadline: float, results: Results, see
                 answer = checklist_answer(result, repeats)
                 started = time.monotonic()
                 try:
-                    result = api.call("checklist_answer", session, answer)[-1]
+                    result = checklist_result(api.call("checklist_answer", session, answer))
                 except (RequestFailed, httpx.HTTPError, ValueError) as exc:
                     results.failed(f"checklist {session} step {last_step}: {exc}")
                     break  # the page would show the same question again; this user starts over
                 results.timed("checklist", started)
+                if not result.get("accepted", True):
+                    results.failed(f"checklist {session} step {last_step}: not recorded: {result.get('message')}")
+                    break
                 order += 1
                 with results.lock:
                     results.checklist_acks.append((session, order, str(last_step), answer))
@@ -257,16 +269,28 @@ def verify(home: Path, results: Results) -> dict[str, Any]:
     }
 
 
+def guarded(user: Any, results: Results) -> Any:
+    """Run a simulated user; anything it did not expect counts as a failed request."""
+
+    def run(*args: Any) -> None:
+        try:
+            user(*args)
+        except Exception as exc:  # noqa: BLE001 - reported in the summary
+            results.failed(f"{user.__name__}: unexpected {type(exc).__name__}: {exc}")
+
+    return run
+
+
 def run_load(url: str, home: Path, *, chat_users: int, checklist_users: int, turns: int, seconds: float,
              seed: int = 1) -> dict[str, Any]:
     results = Results()
     started = time.monotonic()
     deadline = started + seconds
     threads = [
-        threading.Thread(target=chat_user, args=(url, n, turns, deadline, results, seed), daemon=True)
+        threading.Thread(target=guarded(chat_user, results), args=(url, n, turns, deadline, results, seed), daemon=True)
         for n in range(chat_users)
     ] + [
-        threading.Thread(target=checklist_user, args=(url, n, deadline, results, seed), daemon=True)
+        threading.Thread(target=guarded(checklist_user, results), args=(url, n, deadline, results, seed), daemon=True)
         for n in range(checklist_users)
     ]
     for thread in threads:
