@@ -29,11 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.config import ConfigError
 from assistant.dialogue.store import get_engine
-
-try:  # the masker moves to assistant.privacy; either location is the one masker
-    from assistant.privacy import mask_personal_data
-except ImportError:  # pragma: no cover - depends on the version of the package
-    from assistant.textnorm import mask_personal_data
+from assistant.textnorm import mask_personal_data  # the one masker (re-exported there when it moves)
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ answer must have its audit row.
 
 Run: .venv/bin/python benchmarks/load.py [--chat-users 50] [--checklist-users 5] [--seconds 120]
 Prints one JSON summary (failed requests, lost / misfiled answers, p50 / p95 latency); exit code 1
-when anything failed or was lost.
+when anything failed or was lost. With `--kill-after S` the server is killed (SIGKILL) S seconds in:
+requests after that fail, but nothing acknowledged before it may be missing.
 """
 
 from __future__ import annotations
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120, help="この時間を過ぎたら新しい要求を出さない")
     parser.add_argument("--index-from", type=Path, help="索引とモデルのキャッシュを流用する ASSISTANT_HOME")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-after", type=float, help="この秒数の後にサーバーを強制終了する（SIGKILL）")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="load-") as folder:
         home = Path(folder) / "home"
@@ -348,12 +350,23 @@ def main(argv: list[str] | None = None) -> int:
             copy_index(args.index_from, home)
         print("アプリを起動しています（索引がなければ作成します）…", file=sys.stderr, flush=True)
         app = start_app(home, Path(folder) / "app.log")
+        killer = threading.Timer(args.kill_after, app.process.kill) if args.kill_after else None
         try:
+            if killer:
+                killer.start()
             summary = run_load(app.url, home, chat_users=args.chat_users, checklist_users=args.checklist_users,
                                turns=args.turns, seconds=args.seconds, seed=args.seed)
             summary["outside_connections"] = app.outside_connections()
         finally:
+            if killer:
+                killer.cancel()
             stop_app(app)
+        if killer:
+            # Failures after the kill are expected; what was acknowledged before it must all be there.
+            summary["killed_after_s"] = args.kill_after
+            summary["ok"] = not any(
+                summary[key] for key in summary if key.endswith(("_lost", "_misfiled", "_duplicated"))
+            )
         if not summary["ok"]:
             print(app.log_text()[-3000:], file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
