@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import gradio as gr
@@ -68,10 +69,13 @@ def theme() -> gr.themes.Base:
 def login_check(context: UIContext) -> Any:
     """Gradio's login function: the account store's check, with the client's address for the locks."""
 
-    def check(username: str, password: str) -> bool:
+    async def check(username: str, password: str) -> bool:
         address, relayed = current_client()
         try:
-            return context.accounts.login(username, password, address, client=kind_of_client(address, relayed))
+            # In a worker thread: password hashing and the lock bookkeeping must not stall other users' pages.
+            return await asyncio.to_thread(
+                context.accounts.login, username, password, address, kind_of_client(address, relayed)
+            )
         except LoginLocked as exc:
             # 400 makes the login page say the credentials were not accepted; the detail says why.
             raise HTTPException(status_code=400, detail=str(exc)) from exc
