@@ -265,7 +265,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    result = _assistant(args).ask(args.text)
+    from assistant.audit import ASK, CLI_ACTOR, AuditLog, source_ids
+
+    assistant = _assistant(args)
+    result = assistant.ask(args.text)
+    AuditLog.for_settings(assistant.settings).record(ASK, CLI_ACTOR, question=args.text, sources=source_ids(result["citations"]))
     if args.json:
         _print_json(result)
     else:
@@ -322,8 +326,14 @@ def cmd_consult(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from assistant.dialogue.chat import ChatService
 
-    service = ChatService(_assistant(args))
-    result = service.turn(args.session, args.message)
+    from assistant.audit import CHAT, CLI_ACTOR, AuditLog, source_ids
+
+    assistant = _assistant(args)
+    result = ChatService(assistant).turn(args.session, args.message)
+    AuditLog.for_settings(assistant.settings).record(
+        CHAT, CLI_ACTOR, question=args.message, sources=source_ids(result["citations"]),
+        session_id=result["session"], turn=result["turn"],
+    )
     if args.json:
         _print_json(result)
     else:

@@ -77,6 +77,16 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     auth_enabled: bool = False
+    # Login off on an address other than the loopback makes every client an unauthenticated user;
+    # the app refuses to start that way unless this is set.
+    allow_open_access: bool = False
+    # Failed logins: lock an account after this many failures within the window, and a client
+    # address after the larger number (many names tried from one place). 0 minutes = until unlocked.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_minutes: int = 15
+    login_lock_minutes: int = 15
+    audit_retention_days: int = 365  # 0 = keep the audit log for ever
 
     @property
     def index_dir(self) -> Path:

@@ -22,7 +22,7 @@ from assistant.ingest.chunker import split_text
 from assistant.ingest.limits import ReadLimits
 from assistant.ingest.loaders import IngestError, Section, load_sections
 from assistant.ingest.screening import load_instruction_rules
-from assistant.textnorm import mask_personal_data
+from assistant.privacy import mask_personal_data
 
 DocumentKind = Literal["guidance", "qa", "cases", "law", "other"]
 DOCUMENT_KINDS: tuple[str, ...] = ("guidance", "qa", "cases", "law", "other")

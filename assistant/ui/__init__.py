@@ -1,6 +1,6 @@
 """The Gradio web app: pages that wire widgets to the library (no domain logic here).
 
-Importing this package stays light (no Gradio import), so `python -m assistant.ui.accounts` is quick;
+Importing this package stays light (no Gradio import), so the `python -m assistant.ui.accounts` alias is quick;
 `build_app` imports Gradio when called.
 """
 
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 
 def build_app(context: UIContext) -> gr.Blocks:
+    from assistant.ui.webtemp import use_home_for_gradio_temp
+
+    use_home_for_gradio_temp(context.settings.home)  # before Gradio is imported
     from assistant.ui.layout import build_app as _build
 
     return _build(context)

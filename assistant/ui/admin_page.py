@@ -10,7 +10,8 @@ import gradio as gr
 import pandas as pd
 from filelock import FileLock
 
-from assistant.index.store import build_index
+from assistant.audit import AUDIT_EXPORT, INGEST, REBUILD, parse_since
+from assistant.index.store import build_index, index_status
 from assistant.ingest.docstore import DocumentStore, IngestResult
 from assistant.ingest.limits import ReadLimits
 from assistant.ui.common import ADMIN_GROUP, ADMIN_LIMIT, current_viewer, friendly_errors, user_error
@@ -132,6 +133,16 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
                 refresh = gr.Button("状態を更新", elem_id="admin-refresh")
                 rebuild_button = gr.Button("索引を再構築", variant="stop", elem_id="admin-rebuild")
     documents = _readonly_table(DOCUMENT_HEADERS, "登録済みの文書", "admin-documents")
+    with gr.Accordion("監査ログ（ヘルプデスク向けの CSV）", open=False, elem_id="admin-audit"):
+        gr.Markdown(
+            "誰が・いつ・何を尋ね（個人情報はマスク済み）・どの出典で回答したか、ログインの失敗とロックを記録しています。"
+            f"記録は {context.settings.audit_retention_days or '無期限'}{' 日' if context.settings.audit_retention_days else ''}"
+            "保存します（設定 audit_retention_days）。"
+        )
+        with gr.Row():
+            audit_since = gr.Textbox(label="この日以降（YYYY-MM-DD、空欄はすべて）", scale=2, elem_id="admin-audit-since")
+            audit_button = gr.Button("監査ログ（CSV）を作成", scale=1, elem_id="admin-audit-export")
+        audit_file = gr.File(label="監査ログ（クリックでダウンロード）", interactive=False, elem_id="admin-audit-file")
 
     admin_options: dict[str, Any] = {"concurrency_id": ADMIN_GROUP, "concurrency_limit": ADMIN_LIMIT}
 
@@ -150,8 +161,9 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[Any, ...]:
+        viewer = current_viewer(context, request)
         with friendly_errors():
-            current_viewer(context, request).require_admin()
+            viewer.require_admin()
         paths = [Path(p) for p in (uploads or [])]
         if not paths:
             raise user_error("登録するファイルを選んでください")
@@ -171,14 +183,20 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
             lines.append(rebuild(context, progress, offset=share, span=1 - share))
         elif any(r.status in CHANGED for r in outcomes):
             lines.append("索引はまだ再構築していません。「索引を再構築」を押すと回答に反映されます。")
+        context.audit.record(
+            INGEST, viewer.actor(),
+            detail="; ".join(f"{r.path}: {r.status}" + (f"（{r.message}）" if r.status == "error" else "") for r in outcomes),
+        )
         table = pd.DataFrame(ingest_rows(r.to_dict() for r in outcomes), columns=INGEST_HEADERS)
         status_text, document_table = _status(context)
         return "  \n".join(lines), table, status_text, document_table
 
     def rebuild_now(request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[str, str, pd.DataFrame]:
+        viewer = current_viewer(context, request)
         with friendly_errors():
-            current_viewer(context, request).require_admin()
+            viewer.require_admin()
         text = rebuild(context, progress)
+        context.audit.record(REBUILD, viewer.actor(), detail=text)
         status_text, document_table = _status(context)
         return text, status_text, document_table
 
@@ -195,5 +213,16 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         api_name="admin_rebuild",
         **admin_options,
     )
+    def export_audit(since_text: str, request: gr.Request) -> str:
+        viewer = current_viewer(context, request)
+        with friendly_errors():
+            viewer.require_admin()
+            since = parse_since(since_text)
+            target = context.export_path("監査ログ", "csv")
+            count = context.audit.export_csv(target, since=since)
+        context.audit.record(AUDIT_EXPORT, viewer.actor(), detail=f"{count} 件（{(since_text or '').strip() or '全期間'}）")
+        return str(target)
+
+    audit_button.click(export_audit, inputs=[audit_since], outputs=[audit_file], api_name="admin_audit_export")
     refresh.click(show_status, outputs=[status, documents], api_name="admin_status")
     tab.select(show_status, outputs=[status, documents], api_name="admin_open", show_progress="hidden")

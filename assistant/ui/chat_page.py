@@ -7,18 +7,23 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.audit import CHAT, source_ids
+from assistant.dialogue.chat import KIND
 from assistant.service import validate_question
 from assistant.textnorm import normalize_inline
+from assistant.ui.access import Viewer
 from assistant.ui.common import (
     ANSWER_GROUP,
     ANSWER_LIMIT,
+    current_viewer,
     friendly_errors,
+    require_owner,
     require_session,
     source_lookup,
     user_error,
 )
 from assistant.ui.context import UIContext, new_session_id
-from assistant.ui.render import citations_html, empty_sources_html, esc, masked_note
+from assistant.ui.render import citations_html, empty_sources_html, esc, markdown_text, masked_note
 
 RATING_GOOD = "👍 役に立った"
 RATING_BAD = "👎 役に立たなかった"
@@ -43,8 +48,15 @@ def _suggestions_update(suggestions: list[str]) -> gr.Dataset:
     return gr.Dataset(samples=samples, visible=bool(samples))
 
 
+def _own_session(context: UIContext, viewer: Viewer, session_id: str) -> str:
+    session = require_session(session_id)
+    require_owner(context, viewer, KIND, session)
+    return session
+
+
 def _stream_answer(
     context: UIContext,
+    viewer: Viewer,
     session_id: str,
     message: str,
     history: list[Message] | None,
@@ -54,8 +66,9 @@ def _stream_answer(
     session = require_session(session_id)
     with friendly_errors():
         question = validate_question(message, context.settings.max_question_chars)
+    require_owner(context, viewer, KIND, session)
     messages: list[Message] = [dict(m) for m in (history or [])]
-    messages.append({"role": "user", "content": question})
+    messages.append({"role": "user", "content": markdown_text(question)})
     messages.append({"role": "assistant", "content": "…"})
     turns = dict(turn_map or {})
     skip = gr.skip()
@@ -67,7 +80,7 @@ def _stream_answer(
             for event in context.chat.stream(session, question):
                 if "delta" in event:
                     text += str(event["delta"])
-                    messages[-1] = {"role": "assistant", "content": text}
+                    messages[-1] = {"role": "assistant", "content": markdown_text(text)}
                     yield messages, skip, skip, skip, skip, skip, skip
                 elif "final" in event:
                     final = dict(event["final"])
@@ -77,8 +90,12 @@ def _stream_answer(
         messages[-1] = {"role": "assistant", "content": FAILED_ANSWER}
         yield messages, skip, skip, skip, skip, skip, skip
         raise
-    messages[-1] = {"role": "assistant", "content": str(final.get("answer") or text)}
+    messages[-1] = {"role": "assistant", "content": markdown_text(final.get("answer") or text)}
     turn = int(final.get("turn") or 0)
+    context.audit.record(
+        CHAT, viewer.actor(), question=question, sources=source_ids(final.get("citations") or []),
+        session_id=session, turn=turn,
+    )
     turns[str(len(messages) - 1)] = turn
     sources = _interpretation(question, final) + citations_html(final.get("citations") or [], source_lookup(context))
     if final.get("masked"):
@@ -87,8 +104,10 @@ def _stream_answer(
     yield messages, "", sources, _suggestions_update(suggestions), turn, turns, final
 
 
-def _record_feedback(context: UIContext, session_id: str, turn: float | None, rating: int, comment: str) -> str:
-    session = require_session(session_id)
+def _record_feedback(
+    context: UIContext, viewer: Viewer, session_id: str, turn: float | None, rating: int, comment: str
+) -> str:
+    session = _own_session(context, viewer, session_id)
     if not turn or int(turn) < 1:
         raise user_error("評価する回答がありません。先に質問してください")
     with friendly_errors():
@@ -97,9 +116,9 @@ def _record_feedback(context: UIContext, session_id: str, turn: float | None, ra
     return f"{int(turn)} 番目の回答に {mark} を記録しました。ご協力ありがとうございます。"
 
 
-def _resume(context: UIContext, session_id: str) -> tuple[Any, ...]:
+def _resume(context: UIContext, viewer: Viewer, session_id: str) -> tuple[Any, ...]:
     """(chatbot, sources, suggestions, turn, turn map, result) rebuilt from the stored session."""
-    session = require_session(session_id)
+    session = _own_session(context, viewer, session_id)
     with friendly_errors():
         turns = context.chat.history(session)
     messages: list[Message] = []
@@ -107,7 +126,7 @@ def _resume(context: UIContext, session_id: str) -> tuple[Any, ...]:
     last: dict[str, Any] | None = None
     for entry in turns:
         role = "user" if entry.get("role") == "user" else "assistant"
-        messages.append({"role": role, "content": str(entry.get("text") or "")})
+        messages.append({"role": role, "content": markdown_text(entry.get("text") or "")})
         if role == "assistant":
             turn_map[str(len(messages) - 1)] = int(entry.get("turn") or 0)
             last = entry.get("result") if isinstance(entry.get("result"), dict) else last
@@ -179,14 +198,16 @@ def build_chat_page(context: UIContext) -> gr.Textbox:
 
     outputs = [chatbot, message, sources, suggestions, turn, turn_map, result]
 
-    def ask(session_id: str, text: str, history: list[Message], turns: dict[str, int]) -> Iterator[tuple[Any, ...]]:
-        yield from _stream_answer(context, session_id, text, history, turns)
+    def ask(
+        session_id: str, text: str, history: list[Message], turns: dict[str, int], request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
+        yield from _stream_answer(context, current_viewer(context, request), session_id, text, history, turns)
 
     def ask_suggestion(
-        session_id: str, sample: list[str] | str, history: list[Message], turns: dict[str, int]
+        session_id: str, sample: list[str] | str, history: list[Message], turns: dict[str, int], request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
         text = sample[0] if isinstance(sample, list) and sample else str(sample or "")
-        yield from _stream_answer(context, session_id, text, history, turns)
+        yield from _stream_answer(context, current_viewer(context, request), session_id, text, history, turns)
 
     gr.on(
         triggers=[message.submit, send.click],
@@ -208,10 +229,11 @@ def build_chat_page(context: UIContext) -> gr.Textbox:
         show_progress="minimal",
     )
 
-    def feedback(session_id: str, turn_number: float, rating_label: str, text: str) -> str:
+    def feedback(session_id: str, turn_number: float, rating_label: str, text: str, request: gr.Request) -> str:
         if rating_label not in RATINGS:
             raise user_error(f"評価は {' / '.join(RATINGS)} から選んでください")
-        return _record_feedback(context, session_id, turn_number, RATINGS[rating_label], text)
+        viewer = current_viewer(context, request)
+        return _record_feedback(context, viewer, session_id, turn_number, RATINGS[rating_label], text)
 
     send_feedback.click(
         feedback,
@@ -220,13 +242,16 @@ def build_chat_page(context: UIContext) -> gr.Textbox:
         api_name="chat_feedback",
     )
 
-    def like(session_id: str, turns: dict[str, int], text: str, data: gr.LikeData) -> tuple[str, int]:
+    def like(
+        session_id: str, turns: dict[str, int], text: str, data: gr.LikeData, request: gr.Request
+    ) -> tuple[str, int]:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         turn_number = (turns or {}).get(str(index))
         if turn_number is None:
             raise user_error("この回答は評価できません（以前の画面の回答です）")
         rating = 1 if data.liked is True or data.liked == "Like" else -1
-        return _record_feedback(context, session_id, turn_number, rating, text), turn_number
+        viewer = current_viewer(context, request)
+        return _record_feedback(context, viewer, session_id, turn_number, rating, text), turn_number
 
     # Needs the browser's like event data, so it is left out of the API listing (`chat_feedback` is the API).
     chatbot.like(
@@ -246,8 +271,8 @@ def build_chat_page(context: UIContext) -> gr.Textbox:
         outputs=[session, chatbot, sources, suggestions, turn, turn_map, result, feedback_status],
         api_name="chat_new_session",
     )
-    def load_history(session_id: str) -> tuple[Any, ...]:
-        return _resume(context, session_id)
+    def load_history(session_id: str, request: gr.Request) -> tuple[Any, ...]:
+        return _resume(context, current_viewer(context, request), session_id)
 
     resume.click(
         load_history,

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from assistant.ui.common import ANSWER_GROUP, ANSWER_LIMIT, export_format, friendly_errors, require_session, user_error
+from assistant.audit import CHECKLIST, source_ids
+from assistant.dialogue.checklist import KIND
+from assistant.ui.common import (
+    ANSWER_GROUP,
+    ANSWER_LIMIT,
+    current_viewer,
+    export_format,
+    friendly_errors,
+    require_owner,
+    require_session,
+    user_error,
+)
 from assistant.ui.context import UIContext, new_session_id
-from assistant.ui.render import esc, progress_html
+from assistant.ui.render import esc, markdown_text, progress_html
 
 QUICK_ANSWERS: dict[str, str] = {"yes": "はい", "no": "いいえ", "unknown": "わからない", "skip": "スキップ", "back": "戻る"}
 EXPORT_FORMATS: dict[str, str] = {"Markdown (.md)": "md", "Word (.docx)": "docx"}
@@ -28,10 +38,10 @@ def _citation_markdown(citation: Any) -> str:
             parts.append(f"{citation['as_of']} 時点")
         if citation.get("confidence"):
             parts.append(str(citation["confidence"]))
-        head = "、".join(p for p in parts if p)
-        quote = f"\n> {citation['quote']}" if citation.get("quote") else ""
+        head = markdown_text("、".join(p for p in parts if p))
+        quote = f"\n> {markdown_text(citation['quote'])}" if citation.get("quote") else ""
         return f"**根拠:** {head}{quote}"
-    return f"**根拠:** {citation}"
+    return f"**根拠:** {markdown_text(citation)}"
 
 
 def _items_html(items: Any) -> str:
@@ -59,15 +69,15 @@ def _items_html(items: Any) -> str:
 def _question_markdown(result: dict[str, Any]) -> str:
     progress = result.get("progress") or {}
     message = str(result.get("message") or "")
-    lines = [f"> {message}", ""] if message else []
+    lines = [f"> {markdown_text(message)}", ""] if message else []
     if result.get("finished"):
         lines.append("### チェックリストは完了しました")
     else:
         where = "：".join(str(p) for p in (result.get("phase_name"), result.get("label")) if p)
         lines.append(f"### 質問 {int(progress.get('done', 0)) + 1}" + (f"（{where}）" if where else ""))
-    lines.append(str(result.get("question") or ""))
+    lines.append(markdown_text(result.get("question") or ""))
     if result.get("current_answer"):
-        lines.append(f"\n現在の回答: {result['current_answer']}")
+        lines.append(f"\n現在の回答: {markdown_text(result['current_answer'])}")
     return "\n".join(lines)
 
 
@@ -76,7 +86,7 @@ def _view(result: dict[str, Any]) -> tuple[Any, ...]:
     progress = result.get("progress") or {}
     why = str(result.get("why") or "")
     why_block = "\n\n".join(
-        part for part in (f"**この質問の理由:** {why}" if why else "", _citation_markdown(result.get("citation"))) if part
+        part for part in (f"**この質問の理由:** {markdown_text(why)}" if why else "", _citation_markdown(result.get("citation"))) if part
     )
     return (
         _question_markdown(result),
@@ -124,25 +134,40 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     outputs = [question, progress, why, items, answer, export_area, result, shown_step]
     options: dict[str, Any] = {"concurrency_id": ANSWER_GROUP, "concurrency_limit": ANSWER_LIMIT}
 
-    def step(session_id: str, text: str | None, shown: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    def step(
+        session_id: str, text: str | None, shown: dict[str, Any] | None, request: gr.Request | None
+    ) -> tuple[Any, ...]:
         session = require_session(session_id)
+        viewer = current_viewer(context, request)
+        require_owner(context, viewer, KIND, session)
         expected = shown.get("step") if text is not None and shown and shown.get("session") == session else None
         with friendly_errors():
             outcome = context.checklist.step(session, text, expected_step=expected)
         if not outcome.get("accepted", True):
             gr.Warning(str(outcome.get("message") or ""), title="回答は記録されていません")
+        elif text is not None:
+            cited = outcome.get("citation")
+            context.audit.record(
+                CHECKLIST, viewer.actor(), question=text, session_id=session,
+                turn=int((outcome.get("progress") or {}).get("done", 0)),
+                sources=source_ids([cited] if isinstance(cited, dict) else []), detail=f"次の項目: {outcome.get('step')}",
+            )
         return _view(outcome)
 
-    def begin(session_id: str) -> tuple[Any, ...]:
-        return step(session_id, None)
+    def begin(session_id: str, request: gr.Request) -> tuple[Any, ...]:
+        return step(session_id, None, None, request)
 
-    def reply(session_id: str, text: str, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+    def reply(session_id: str, text: str, shown: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
         if not (text or "").strip():
             raise user_error("回答を入力するか、「はい」「いいえ」などのボタンを押してください")
-        return step(session_id, text.strip(), shown)
+        return step(session_id, text.strip(), shown, request)
 
-    def quick(label: str, session_id: str, shown: dict[str, Any] | None) -> tuple[Any, ...]:
-        return step(session_id, label, shown)
+    def quick(label: str) -> Any:
+        # A closure, not functools.partial: Gradio passes gr.Request only to functions it can inspect.
+        def answer_with(session_id: str, shown: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+            return step(session_id, label, shown, request)
+
+        return answer_with
 
     start.click(begin, inputs=[session], outputs=outputs, api_name="checklist_start", **options)
     gr.on(
@@ -155,7 +180,7 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     )
     for key, button in quick_buttons.items():
         button.click(
-            functools.partial(quick, QUICK_ANSWERS[key]),
+            quick(QUICK_ANSWERS[key]),
             inputs=[session, shown_step],
             outputs=outputs,
             api_name=f"checklist_{key}",
@@ -181,8 +206,9 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
         api_name="checklist_new_session",
     )
 
-    def export_sheet(session_id: str, label: str) -> str:
+    def export_sheet(session_id: str, label: str, request: gr.Request) -> str:
         session = require_session(session_id)
+        require_owner(context, current_viewer(context, request), KIND, session)
         fmt = export_format(label, EXPORT_FORMATS)
         with friendly_errors():
             target = context.export_path(f"事前相談シート-{session}", fmt)

@@ -1,4 +1,4 @@
-"""Small helpers shared by the pages: errors for the user, the current viewer, session ids."""
+"""Small helpers shared by the pages: errors for the user, the current viewer, session ids and owners, audit rows."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.audit import ACCESS_DENIED
+from assistant.dialogue.store import DialogueStore
+from assistant.ownership import NotOwner
 from assistant.ui.access import AccessDenied, Viewer, viewer_for
 from assistant.ui.context import UIContext
 from assistant.validation import InputError, ServiceError, validate_session_id
@@ -59,6 +62,18 @@ def require_session(session_id: str | None) -> str:
     try:
         return validate_session_id(session)
     except InputError as exc:
+        raise user_error(str(exc)) from exc
+
+
+def require_owner(context: UIContext, viewer: Viewer, kind: str, session_id: str) -> None:
+    """With login on, the session must be the viewer's (a new one becomes theirs); refused and audited otherwise."""
+    if viewer.owner is None:
+        return
+    exists = DialogueStore.for_settings(context.settings).load_session(kind, session_id) is not None
+    try:
+        context.owners.claim(kind, session_id, viewer.owner, exists=exists)
+    except NotOwner as exc:
+        context.audit.record(ACCESS_DENIED, viewer.actor(), session_id=session_id, detail=f"{kind}: {exc}")
         raise user_error(str(exc)) from exc
 
 

@@ -1,4 +1,5 @@
-"""What the pages share: the Assistant, the dialogue services (created once, on first use) and the accounts."""
+"""What the pages share: the Assistant, the dialogue services (created once, on first use), the accounts,
+the session owners and the audit log."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.config import Settings
+from assistant.accounts import AccountStore
+from assistant.audit import AuditLog
 from assistant.files import path_inside
-from assistant.ui.accounts import AccountStore
+from assistant.ownership import SessionOwners
 
 if TYPE_CHECKING:
     from assistant.dialogue.chat import ChatService
@@ -26,7 +29,7 @@ T = TypeVar("T")
 class UIContext:
     assistant: Assistant
     _services: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # factories may use other services
 
     @property
     def settings(self) -> Settings:
@@ -39,8 +42,17 @@ class UIContext:
             return self._services[name]
 
     @property
+    def audit(self) -> AuditLog:
+        """Opened once per process; opening purges rows past the retention period."""
+        return self._once("audit", lambda: AuditLog.for_settings(self.settings))
+
+    @property
     def accounts(self) -> AccountStore:
-        return self._once("accounts", lambda: AccountStore(self.settings.resolved_database_url))
+        return self._once("accounts", lambda: AccountStore.for_settings(self.settings, audit=self.audit))
+
+    @property
+    def owners(self) -> SessionOwners:
+        return self._once("owners", lambda: SessionOwners(self.settings.resolved_database_url))
 
     @property
     def chat(self) -> ChatService:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import gradio as gr
+from fastapi import HTTPException
+from starlette.middleware import Middleware
 
 from assistant import __version__
+from assistant.accounts import LoginLocked
+from assistant.ui.access import ClientAddressMiddleware, current_client, kind_of_client
 from assistant.ui.admin_page import build_admin_page
 from assistant.ui.cases_page import build_cases_page
 from assistant.ui.chat_page import build_chat_page
@@ -61,6 +66,23 @@ def theme() -> gr.themes.Base:
     )
 
 
+def login_check(context: UIContext) -> Any:
+    """Gradio's login function: the account store's check, with the client's address for the locks."""
+
+    async def check(username: str, password: str) -> bool:
+        address, relayed = current_client()
+        try:
+            # In a worker thread: password hashing and the lock bookkeeping must not stall other users' pages.
+            return await asyncio.to_thread(
+                context.accounts.login, username, password, address, kind_of_client(address, relayed)
+            )
+        except LoginLocked as exc:
+            # 400 makes the login page say the credentials were not accepted; the detail says why.
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+    return check
+
+
 def launch_options(context: UIContext) -> dict[str, Any]:
     """Keyword arguments for Blocks.launch that belong to the app (not host and port)."""
     settings = context.settings
@@ -76,10 +98,14 @@ def launch_options(context: UIContext) -> dict[str, Any]:
         "enable_monitoring": False,
         "mcp_server": False,
         "pwa": False,
+        "app_kwargs": {"middleware": [Middleware(ClientAddressMiddleware)]},
     }
     if settings.auth_enabled:
-        options["auth"] = context.accounts.verify
-        options["auth_message"] = f"{APP_TITLE}\n利用するにはログインしてください。"
+        options["auth"] = login_check(context)
+        options["auth_message"] = (
+            f"{APP_TITLE}\n利用するにはログインしてください。"
+            f"続けて {settings.login_max_failures} 回失敗すると、しばらくログインできなくなります（管理者が解除できます）。"
+        )
     return options
 
 

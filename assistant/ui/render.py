@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -52,6 +53,24 @@ SourceLookup = Callable[[str], Mapping[str, Any] | None]
 
 def esc(text: object) -> str:
     return html.escape("" if text is None else str(text))
+
+
+# What could make Markdown fetch or link something: raw HTML and <autolinks>, the "](" "][" "]:" of
+# links, images and reference definitions, and the bare URLs and e-mail addresses that GFM links.
+_LINK_BRACKET = re.compile(r"\](?=[(\[:])")
+_BARE_URL = re.compile(r"(?i)(https?|ftp|file|mailto|javascript|data):(//)?")
+_WWW = re.compile(r"(?i)www\.")
+
+
+def markdown_text(text: object) -> str:
+    """Text (from a document or a user) for a Markdown component: shown as written, but never as HTML,
+    an image or a link. The template's own emphasis and list markers are left alone."""
+    value = "" if text is None else str(text)
+    value = value.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
+    value = _LINK_BRACKET.sub(r"\\]", value)
+    value = _BARE_URL.sub(lambda m: m.group(1) + "\\:" + ("\\/\\/" if m.group(2) else ""), value)
+    value = _WWW.sub(lambda m: m.group(0)[:3] + "\\.", value)
+    return value.replace("@", "\\@")
 
 
 def confidence_badge(confidence: str | None) -> str:

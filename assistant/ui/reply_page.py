@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.audit import REPLY, source_ids
 from assistant.ui.common import (
     ANSWER_GROUP,
     ANSWER_LIMIT,
@@ -58,6 +59,7 @@ def build_reply_page(context: UIContext) -> None:
                 raise user_error("問い合わせ文を入力してください")
             outcome = context.reply.draft(text)
         citations = outcome.get("citations") or []
+        context.audit.record(REPLY, viewer.actor(), question=text, sources=source_ids(citations))
         return (
             str(outcome.get("draft") or ""),
             citations_html(citations, source_lookup(context)),

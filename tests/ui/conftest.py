@@ -48,17 +48,30 @@ def browser():  # noqa: ANN201
 
 
 @pytest.fixture
-def page(browser, running_app: RunningApp):  # noqa: ANN001, ANN201
-    """A Japanese browser tab on the app that records every request leaving 127.0.0.1."""
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    tab = context.new_page()
-    tab.outside_requests = []  # type: ignore[attr-defined]
+def new_page(browser):  # noqa: ANN001, ANN201
+    """Open Japanese browser tabs that record every request leaving 127.0.0.1 (in ``tab.outside_requests``)."""
+    contexts = []
 
-    def record(request) -> None:  # noqa: ANN001
-        if not request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
-            tab.outside_requests.append(request.url)  # type: ignore[attr-defined]
+    def open_tab():  # noqa: ANN202
+        context = browser.new_context(locale="ja-JP", viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        contexts.append(context)
+        tab = context.new_page()
+        tab.outside_requests = []  # type: ignore[attr-defined]
 
-    tab.on("request", record)
-    tab.set_default_timeout(30_000)
-    yield tab
-    context.close()
+        def record(request) -> None:  # noqa: ANN001
+            if not request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
+                tab.outside_requests.append(request.url)  # type: ignore[attr-defined]
+
+        tab.on("request", record)
+        tab.set_default_timeout(30_000)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page, running_app: RunningApp):  # noqa: ANN001, ANN201
+    """A Japanese browser tab for the shared app that records every request leaving 127.0.0.1."""
+    return new_page()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
 
-from assistant.ui.access import AccessDenied, Viewer, is_loopback, viewer_for
-from assistant.ui.accounts import ROLE_ADMIN, ROLE_HELPDESK, ROLE_STAFF, AccountStore
+from assistant.accounts import ROLE_ADMIN, ROLE_HELPDESK, ROLE_STAFF, AccountStore
+from assistant.ui.access import (
+    AccessDenied,
+    ClientAddressMiddleware,
+    Viewer,
+    current_client,
+    is_loopback,
+    is_relayed,
+    viewer_for,
+)
 
 
-def request(host: str | None, username: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(client=SimpleNamespace(host=host) if host else None, username=username)
+def request(host: str | None, username: str | None = None, headers: dict[str, str] | None = None) -> SimpleNamespace:
+    return SimpleNamespace(client=SimpleNamespace(host=host) if host else None, username=username, headers=headers or {})
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
@@ -56,3 +65,37 @@ def test_with_login_roles_decide(tmp_path) -> None:  # noqa: ANN001
 def test_labels_are_japanese() -> None:
     assert "このコンピューター" in Viewer(None, None, "127.0.0.1", False).label()
     assert "ネットワーク経由" in Viewer(None, None, "10.1.1.1", False).label()
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "x-real-ip", "Forwarded", "Via", "X-Forwarded-Host"])
+def test_with_login_off_a_relayed_request_is_not_local(header: str) -> None:
+    relayed = viewer_for(request("127.0.0.1", headers={header: "127.0.0.1"}), auth_enabled=False, accounts=None)
+    assert not relayed.is_local and not relayed.can_administer
+    assert "中継サーバー経由" in relayed.label()
+    with pytest.raises(AccessDenied, match="中継サーバー経由では使えません"):
+        relayed.require_admin()
+    assert is_relayed({header.upper(): "x"}) and not is_relayed({"User-Agent": "x"}) and not is_relayed(None)
+
+
+def test_the_audit_actor_of_a_viewer(tmp_path) -> None:  # noqa: ANN001
+    store = AccountStore(f"sqlite:///{tmp_path / 'a.db'}")
+    store.add("desk", ROLE_HELPDESK, "password-2")
+    logged_in = viewer_for(request("192.0.2.4", "desk"), auth_enabled=True, accounts=store).actor()
+    assert (logged_in.user, logged_in.role, logged_in.client, logged_in.address) == ("desk", ROLE_HELPDESK, "ネットワーク経由", "192.0.2.4")
+    anonymous = viewer_for(request("127.0.0.1", "ignored"), auth_enabled=False, accounts=None)
+    assert anonymous.owner is None and anonymous.actor().who == "ログインなし" and anonymous.actor().client == "このコンピューター"
+
+
+def test_the_middleware_tells_the_login_check_who_is_asking() -> None:
+    seen = []
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        seen.append(current_client())
+
+    middleware = ClientAddressMiddleware(app)
+    plain = {"type": "http", "client": ("192.0.2.8", 5000), "headers": [(b"user-agent", b"x")]}
+    proxied = {"type": "http", "client": ("127.0.0.1", 5000), "headers": [(b"x-forwarded-for", b"203.0.113.1")]}
+    asyncio.run(middleware(plain, None, None))
+    asyncio.run(middleware(proxied, None, None))
+    assert seen == [("192.0.2.8", False), ("127.0.0.1", True)]
+    assert current_client() == (None, False), "nothing is left behind after the request"

@@ -12,6 +12,8 @@ from ui_support import CHECKLIST_ANSWERS, RunningApp, checklist_answer
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from assistant.ui.render import markdown_text
+
 pytestmark = pytest.mark.slow
 
 QUESTION = "子どもの医療費助成で、住民税の情報を情報連携で照会したいです。届出は必要ですか？"
@@ -22,7 +24,7 @@ DOCUMENTED = {
     "checklist_skip", "checklist_back", "checklist_new_session", "checklist_export",
     "reply_draft", "reply_export",
     "cases_search", "case_detail",
-    "admin_ingest", "admin_rebuild", "admin_status", "admin_open",
+    "admin_ingest", "admin_rebuild", "admin_status", "admin_open", "admin_audit_export",
 }
 MAX_CHECKLIST_INPUTS = 120
 
@@ -55,7 +57,7 @@ def test_chat_streams_an_answer_with_cited_sources(client: Client) -> None:
     partial = [text_of(update[0][-1]) for update in updates[1:-1]]
     assert any(0 < len(p) < len(text_of(history[-1])) for p in partial)
     assert [m["role"] for m in history] == ["user", "assistant"]
-    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == result["answer"]
+    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == markdown_text(result["answer"])
     assert box == "" and turn == 1 and result["session"] == "api-chat-1" and result["turn"] == 1
     assert result["citations"], "an answer about case (1) cites its sources"
     for citation in result["citations"]:
@@ -272,6 +274,54 @@ def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
 def test_rebuild(client: Client) -> None:
     message, status, documents = client.predict(api_name="/admin_rebuild")
     assert "索引を再構築しました" in message and "最新" in status and documents["data"]
+
+
+def test_with_login_off_a_request_through_a_proxy_does_not_administer(running_app: RunningApp) -> None:
+    relayed = Client(running_app.url, headers={"X-Forwarded-For": "127.0.0.1"}, verbose=False)
+    assert "中継サーバー経由" in relayed.predict(api_name="/session_start")[0]
+    for endpoint in ("/admin_status", "/admin_rebuild"):
+        with pytest.raises(AppError, match="中継サーバー経由では使えません"):
+            relayed.predict(api_name=endpoint)
+    with pytest.raises(AppError, match="中継サーバー経由では使えません"):
+        relayed.predict("", api_name="/admin_audit_export")
+
+
+def test_answers_are_audited_masked_and_exported_as_csv(client: Client) -> None:
+    import csv
+
+    session = "api-audit"
+    question = "担当の山田です。電話は 03-1234-5678、メールは yamada@example.jp です。" + QUESTION
+    result = client.predict(session, question, [], api_name="/chat")[-1]
+    path = Path(client.predict("", api_name="/admin_audit_export"))
+    raw = path.read_text(encoding="utf-8-sig")
+    assert "03-1234-5678" not in raw and "yamada@example.jp" not in raw
+    rows = list(csv.DictReader(raw.splitlines()))
+    (row,) = [r for r in rows if r["セッション"] == session]
+    assert row["操作"] == "相談チャット" and row["回答ID"] == f"{session}#1" and row["利用者"] == "ログインなし"
+    assert row["利用元"] == "このコンピューター" and row["アドレス"] == "127.0.0.1"
+    assert row["出典"].split() == list(dict.fromkeys(c["source_id"] for c in result["citations"]))
+    assert "住民税" in row["質問・入力（マスク済み）"] and "マスク済" in row["質問・入力（マスク済み）"]
+    later = Path(client.predict("2999-01-01", api_name="/admin_audit_export"))
+    assert len(later.read_text(encoding="utf-8-sig").splitlines()) == 1, "only the header is after that date"
+    with pytest.raises(AppError, match="YYYY-MM-DD"):
+        client.predict("昨日", api_name="/admin_audit_export")
+
+
+def test_uploads_and_downloads_stay_under_assistant_home(client: Client, running_app: RunningApp) -> None:
+    import httpx
+
+    uploaded = httpx.post(
+        f"{running_app.url}gradio_api/upload", files={"files": ("個人情報を含む資料.txt", "山田太郎 03-1234-5678".encode())},
+        timeout=30,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    for path in uploaded.json():
+        assert Path(path).is_relative_to(running_app.home), f"the upload went to {path}"
+    exported = Path(client.predict("回答案の本文です。", "テキスト (.txt)", api_name="/reply_export"))
+    assert exported.read_text(encoding="utf-8").startswith("回答案の本文です。"), "the download works"
+    assert not (running_app.tmpdir / "gradio").exists(), "Gradio kept copies in the system temp folder"
+    kept = [p for p in running_app.home.rglob("*") if p.is_file() and "gradio" in p.relative_to(running_app.home).parts[0]]
+    assert kept, "Gradio's copies are under ASSISTANT_HOME"
 
 
 def test_the_app_stays_on_this_machine(running_app: RunningApp) -> None:

@@ -1,13 +1,16 @@
-"""With login on: every page needs a login, and the role decides who drafts replies and administers documents."""
+"""With login on: every page needs a login, the role decides who drafts replies and administers documents,
+a consultation belongs to its user, and repeated wrong passwords lock the account and the address."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from ui_support import PROJECT_ROOT, RunningApp, app_environment, copy_index, start_app, stop_app
 from gradio_client import Client, handle_file
@@ -15,17 +18,27 @@ from gradio_client.exceptions import AppError, AuthenticationError
 
 pytestmark = pytest.mark.slow
 
-USERS = {"tanaka": ("自治体職員", "staff-pass-1"), "desk": ("ヘルプデスク", "desk-pass-1"), "admin": ("管理者", "admin-pass-1")}
+USERS = {
+    "tanaka": ("自治体職員", "staff-pass-1"),
+    "desk": ("ヘルプデスク", "desk-pass-1"),
+    "admin": ("管理者", "admin-pass-1"),
+    "victim": ("自治体職員", "victim-pass-1"),
+}
 QUESTION = "ひとり親家庭の医療費助成で地方税情報を照会できますか？"
 
 
-def add_user(home: Path, name: str, role: str, password: str) -> None:
+def accounts_command(home: Path, *args: str, password: str = "") -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "assistant.ui.accounts", "add", name, role],
+        [sys.executable, "-m", "assistant.accounts", *args],
         input=f"{password}\n", capture_output=True, text=True, cwd=PROJECT_ROOT,
         env=app_environment(home), timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def add_user(home: Path, name: str, role: str, password: str) -> None:
+    accounts_command(home, "add", name, role, password=password)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +128,59 @@ def test_login_page_and_tabs_by_role(
         page.screenshot(path=str(artifacts / f"tabs-{name}.png"))
     finally:
         context.close()
+
+
+def test_a_consultation_belongs_to_the_user_who_started_it(auth_app: RunningApp) -> None:
+    staff, others = login(auth_app, "tanaka"), [login(auth_app, "desk"), login(auth_app, "admin")]
+    chat = "auth-own-chat"
+    staff.predict(chat, QUESTION, [], api_name="/chat")
+    for other in others:
+        for args, endpoint in (((chat,), "/chat_history"), ((chat, "続きを教えてください", []), "/chat"),
+                               ((chat, 1, "👎 役に立たなかった", ""), "/chat_feedback")):
+            with pytest.raises(AppError, match="別の利用者の相談です"):
+                other.predict(*args, api_name=endpoint)
+    history = staff.predict(chat, api_name="/chat_history")
+    assert len(history[0]) == 2 and history[3] == 1, "the refused requests left nothing in the owner's session"
+    sheet = "auth-own-check"
+    staff.predict(sheet, api_name="/checklist_start")
+    staff.predict(sheet, "子ども医療費助成事務", api_name="/checklist_answer")
+    for other in others:
+        for args, endpoint in (((sheet,), "/checklist_start"), ((sheet, "はい"), "/checklist_answer"),
+                               ((sheet,), "/checklist_skip"), ((sheet, "Markdown (.md)"), "/checklist_export")):
+            with pytest.raises(AppError, match="別の利用者の相談です"):
+                other.predict(*args, api_name=endpoint)
+    assert staff.predict(sheet, api_name="/checklist_start")[-1]["progress"]["done"] == 1
+    from assistant.audit import ACCESS_DENIED, CHAT, AuditLog
+
+    audit = AuditLog(f"sqlite:///{auth_app.home / 'assistant.db'}")
+    assert {(e.user, e.session_id) for e in audit.events(action=ACCESS_DENIED)} >= {("desk", chat), ("admin", sheet)}
+    assert ("tanaka", "自治体職員", f"{chat}#1") in {(e.user, e.role, e.answer_id) for e in audit.events(action=CHAT)}
+
+
+def post_login(app: RunningApp, name: str, password: str) -> httpx.Response:
+    return httpx.post(f"{app.url}login", data={"username": name, "password": password}, timeout=30)
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_the_address_until_unlocked(auth_app: RunningApp) -> None:
+    """Runs last in this module: it locks the loopback address, then lifts the lock."""
+    started = time.monotonic()
+    assert all(post_login(auth_app, "victim", f"wrong-{n}").status_code == 400 for n in range(100))
+    seconds = time.monotonic() - started
+    refused = post_login(auth_app, "victim", USERS["victim"][1])
+    assert refused.status_code == 400, f"the right password still logs in after 100 failures in {seconds:.1f} s"
+    assert "ロックされています" in refused.json()["detail"]
+    elsewhere = post_login(auth_app, "tanaka", USERS["tanaka"][1])
+    assert elsewhere.status_code == 400 and "アドレス" in elsewhere.json()["detail"], "100 failures from one address"
+    accounts_command(auth_app.home, "unlock", "--address", "127.0.0.1")
+    assert post_login(auth_app, "tanaka", USERS["tanaka"][1]).status_code == 200
+    assert post_login(auth_app, "victim", USERS["victim"][1]).status_code == 400, "the account is still locked"
+    listed = accounts_command(auth_app.home, "list").stdout
+    assert "ロック中\tユーザー victim" in listed
+    accounts_command(auth_app.home, "unlock", "victim")
+    assert post_login(auth_app, "victim", USERS["victim"][1]).status_code == 200
+    from assistant.audit import LOCKOUT, LOGIN_FAILURE, UNLOCK, AuditLog
+
+    audit = AuditLog(f"sqlite:///{auth_app.home / 'assistant.db'}")
+    lockouts = audit.events(action=LOCKOUT)
+    assert {e.detail.split(":")[0] for e in lockouts} >= {"ユーザー victim", "アドレス 127.0.0.1"}
+    assert len(audit.events(action=LOGIN_FAILURE)) >= 5 and len(audit.events(action=UNLOCK)) == 2

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from markdown_it import MarkdownIt
+
 from assistant.ui.render import (
     CONFIRMED,
     UNCONFIRMED,
@@ -11,9 +15,20 @@ from assistant.ui.render import (
     highlight_quote,
     index_status_markdown,
     ingest_rows,
+    markdown_text,
     masked_note,
     progress_html,
 )
+
+# A document chunk that tries every way Markdown or HTML could fetch or link something.
+HOSTILE = (
+    "かえで手当の説明です。![x](http://example.invalid/a.png) 詳しくは[link](http://example.invalid/page)を参照。\n"
+    '<img src="http://example.invalid/b.png"> <a href="http://example.invalid/c">ここ</a> <b>太字</b>\n'
+    "<script>alert(1)</script> <http://example.invalid/d> 参照 https://example.invalid/e と www.example.invalid\n"
+    "[ref]: http://example.invalid/f\n見出し[ref]と![画像][ref] 連絡先 someone@example.invalid\n"
+    "逃げる \\](http://example.invalid/g) と &lt;img src=x&gt;"
+)
+OUTSIDE = re.compile(r"(?i)<\s*(a|img|script|iframe|link|object|embed|video|audio|source|svg)\b|<[^>]*\b(href|src)\s*=")
 
 CASE = {
     "case": 1,
@@ -102,3 +117,26 @@ def test_masked_note_names_the_kinds() -> None:
     assert "個人番号、電話番号" in masked_note(["my_number", "phone"])
     note = masked_note(["name", "email", "number_12"])
     assert "氏名、メールアドレス、12桁の番号" in note and "name" not in note and "number_12" not in note
+
+
+def test_document_text_is_shown_as_text_in_the_sources_panel() -> None:
+    citation = {"source_id": "doc-1", "title": "<b>資料</b>", "locator": "[p](http://example.invalid/x)",
+                "quote": "かえで手当の説明です。", "confidence": UNCONFIRMED}
+    html = citations_html([citation], lambda _: {"text": HOSTILE, "sources": []})
+    assert "<mark>かえで手当の説明です。</mark>" in html, "the quote is still highlighted"
+    body = html.replace("<mark>", "").replace("</mark>", "")
+    assert not OUTSIDE.search(body), body
+    assert "&lt;img src=&quot;http://example.invalid/b.png&quot;&gt;" in html and "&lt;b&gt;資料&lt;/b&gt;" in html
+
+
+def test_document_text_in_a_markdown_answer_stays_text() -> None:
+    answer = f"**結論**\n\n- 【要確認】{HOSTILE} [1]\n\n**出典**\n[1] 資料"
+    rendered = MarkdownIt("commonmark", {"html": True}).render(markdown_text(answer))
+    assert not OUTSIDE.search(rendered), rendered
+    assert "<strong>結論</strong>" in rendered and "[1]" in rendered, "the answer's own Markdown still works"
+    visible = re.sub(r"<[^>]+>", "", rendered).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    for text in ("![x](http://example.invalid/a.png)", '<img src="http://example.invalid/b.png">', "[link](http://example.invalid/page)",
+                 "https://example.invalid/e", "www.example.invalid", "someone@example.invalid", "&lt;img src=x&gt;"):
+        assert text in visible, f"{text!r} is shown as written"
+    for bare in ("https://example.invalid/e", "www.example.invalid", "someone@example.invalid"):
+        assert bare not in markdown_text(bare), "GFM would turn it into a link"

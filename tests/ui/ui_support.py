@@ -39,6 +39,7 @@ class RunningApp:
     process: subprocess.Popen[bytes]
     log: Path
     network_log: Path
+    tmpdir: Path  # the app's own TMPDIR, so tests can see what it writes outside ASSISTANT_HOME
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
@@ -79,22 +80,24 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_app(home: Path, log: Path, **extra_env: str) -> RunningApp:
-    """`python app.py --port <free port>` with its own ASSISTANT_HOME; returns once it answers."""
+def start_app(home: Path, log: Path, *args: str, **extra_env: str) -> RunningApp:
+    """`python app.py --port <free port>` with its own ASSISTANT_HOME and TMPDIR; returns once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     network_log = log.with_suffix(".network")
-    env = app_environment(home, NETGUARD_LOG=str(network_log), **extra_env)
+    tmpdir = log.parent / f"{log.stem}-tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    env = app_environment(home, NETGUARD_LOG=str(network_log), TMPDIR=str(tmpdir), **extra_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), env.get("PYTHONPATH", "")) if p)
     handle = log.open("wb")
     process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port)],
+        [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port), *args],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
-    app = RunningApp(url=url, home=home, process=process, log=log, network_log=network_log)
+    app = RunningApp(url=url, home=home, process=process, log=log, network_log=network_log, tmpdir=tmpdir)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
