@@ -271,7 +271,7 @@ class Planner:
             notice = self.knowledge.notifications[code]
             refs = self._cite(answer, f"notice-{code}", ["定義"])
             self._say(answer.conclusion, self.t("notification", "decided", name=_notice_name(notice.name, code)), refs)
-            self._say(answer.reasons, rule.reason, refs, uncertain=uncertain)
+            self._say(answer.reasons, rule.reason, self._cite(answer, f"rule-{rule.id}", quote=rule.reason), uncertain=uncertain)
             window_refs = self._cite(answer, f"notice-{code}", ["受付"])
             self._say(answer.reasons, self._window_sentence(code), window_refs)
             answer.notification_type = code
@@ -282,7 +282,8 @@ class Planner:
                 self._say(answer.confirm, self.t("notification", "unsure"), consult=True)
                 self._say(answer.confirm, self.t("notification", "consult"), consult=True)
                 return
-            self._say(answer.conclusion if not answer.conclusion else answer.reasons, rule.reason, uncertain=uncertain)
+            self._say(answer.conclusion if not answer.conclusion else answer.reasons, rule.reason,
+                      self._cite(answer, f"rule-{rule.id}", quote=rule.reason), uncertain=uncertain)
             if decision.question:
                 self._ask(answer, ctx, decision.question_slot or "", decision.question)
         if decision.consult:

@@ -107,7 +107,16 @@ class ChatService:
             "session": session_id,
             "suggestions": self._suggest(state, answer),
             "context": self._context(state),
+            "interpretation": self._interpretation(state, answer),
         }
+
+    def _interpretation(self, state: ConversationState, answer: Any) -> str:
+        """How the message was understood, in words: the question it was taken to ask and the affair."""
+        names = self.assistant.reader_model.labels.intents
+        asked = "・".join(f"「{names[i]}」" for i in answer.intents if i in names and i not in ("answer", "greeting"))
+        affair = state.affair
+        about = f"（事例({affair.cases[0]})の事務について）" if affair is not None and affair.cases and not answer.out_of_scope else ""
+        return f"{asked}のご質問として回答しました{about}" if asked else ""
 
     def stream(self, session_id: str, message: str) -> Iterator[dict[str, Any]]:
         result = self.turn(session_id, message)

@@ -146,6 +146,22 @@ def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
             )
 
 
+def _rule_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
+    """The reasons of the notification rules, so that an answer that states one cites it verbatim."""
+    for rule in knowledge.notification_rules.rules:
+        yield make_chunk(
+            source_id=f"rule-{rule.id}",
+            title="届出の種類の決め方",
+            locator="届出の種類の決め方",
+            text=f"届出の種類の決め方\n{rule.reason}",
+            kind="notification",
+            as_of=rule.as_of,
+            confidence=rule.confidence,
+            origin="corpus/notification-rules.yaml",
+            sources=rule.sources,
+        )
+
+
 def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
     procedure = knowledge.procedure
     for step in procedure.flow:
@@ -236,6 +252,7 @@ def corpus_chunks(knowledge: Knowledge) -> list[Chunk]:
         _case_chunks,
         _statutory_chunks,
         _notification_chunks,
+        _rule_chunks,
         _procedure_chunks,
         _guidance_chunks,
         _qa_chunks,

@@ -211,7 +211,7 @@ def _unique(items: list[Any], key: str, file_name: str) -> None:
 
 
 # Bump when assistant/knowledge/chunks.py renders the corpus differently, so that indexes are rebuilt.
-RENDERING_VERSION = "3"
+RENDERING_VERSION = "4"
 
 
 def _hash_files(paths: list[Path]) -> str:

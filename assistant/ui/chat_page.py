@@ -10,7 +10,6 @@ import gradio as gr
 from assistant.audit import CHAT, source_ids
 from assistant.dialogue.chat import KIND
 from assistant.service import validate_question
-from assistant.textnorm import normalize_inline
 from assistant.ui.access import Viewer
 from assistant.ui.common import (
     ANSWER_GROUP,
@@ -36,11 +35,9 @@ Message = dict[str, Any]
 
 
 def _interpretation(question: str, result: dict[str, Any]) -> str:
-    """How a follow-up was understood, when the service rewrote it into a standalone question."""
-    rewritten = str(result.get("rewritten_question") or "").strip()
-    if not rewritten or normalize_inline(rewritten) == normalize_inline(question):
-        return ""
-    return f'<div class="interpretation">次の質問として検索しました: <q>{esc(rewritten)}</q></div>'
+    """How the message was understood (which question, about which affair), as the service reports it."""
+    understood = str(result.get("interpretation") or "").strip()
+    return f'<div class="interpretation">{esc(understood)}</div>' if understood else ""
 
 
 def _suggestions_update(suggestions: list[str]) -> gr.Dataset:

@@ -97,7 +97,7 @@ def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str,
     meta = " ・ ".join(
         part
         for part in (
-            esc(citation.get("locator")),
+            esc(citation.get("label") or citation.get("locator")),
             f"{esc(citation.get('as_of'))} 時点" if citation.get("as_of") else "",
         )
         if part
@@ -129,7 +129,11 @@ def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str,
 
 
 def citations_html(citations: Iterable[Mapping[str, Any]], lookup: SourceLookup) -> str:
-    cards = [citation_card(i, c, lookup(str(c.get("source_id", "")))) for i, c in enumerate(citations, start=1)]
+    """One card per cited passage, numbered as the answer numbers its sources ([n] of the source list)."""
+    cards = [
+        citation_card(int(c.get("number") or i), c, lookup(str(c.get("source_id", ""))))
+        for i, c in enumerate(citations, start=1)
+    ]
     if not cards:
         return '<div class="sources-empty">この回答には出典がありません。</div>'
     return '<div class="sources">' + "".join(cards) + "</div>"
