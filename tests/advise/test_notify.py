@@ -18,7 +18,7 @@ def advisor(assistant) -> NotificationAdvisor:  # noqa: ANN001
         (AffairFacts(existing="no", changes=frozenset({"info_added"})), "new"),
         (AffairFacts(existing="yes", changes=frozenset({"info_added"})), "change"),
         (AffairFacts(existing="yes", changes=frozenset({"info_removed"})), "change"),
-        (AffairFacts(changes=frozenset({"case_added"})), "change"),
+        (AffairFacts(existing="yes", changes=frozenset({"case_added"})), "change"),
         (AffairFacts(existing="yes", changes=frozenset({"case_removed"})), "change"),  # the affair continues
         (AffairFacts(existing="yes", changes=frozenset({"abolished"})), "discontinue"),
         (AffairFacts(existing="yes", changes=frozenset({"linkage_stopped"})), "discontinue"),
@@ -39,6 +39,7 @@ def test_facts_decide_the_type(advisor: NotificationAdvisor, facts: AffairFacts,
     ("facts", "slot"),
     [
         (AffairFacts(), "existing"),
+        (AffairFacts(changes=frozenset({"info_added"})), "existing"),  # added to a notified affair, or a new one?
         (AffairFacts(existing="yes"), "changes"),
         (AffairFacts(changes=frozenset({"target_change"})), "content_change"),
         (AffairFacts(changes=frozenset({"norm_form_change"})), "content_change"),
