@@ -112,18 +112,17 @@ _KANA_RUN = re.compile(r"[ぁ-んァ-ンー]{8,}")
 _WORD_CHARS = re.compile(r"[\u3400-\u9fff\u30a0-\u30ffa-z0-9々]")
 
 
-# After a statutory name these words describe people (生活保護世帯), not the statutory affair.
-_PERSON_SUFFIXES = ("世帯", "受給者", "受給世帯", "家庭", "対象者", "利用者")
 _NATIONAL_LAW = re.compile(r"[一-龥ぁ-ん]{2,}法(第[0-9一二三四五六七八九十]+条)?(による|に基づく|の規定による|に規定する)")
 
 
-def _at_boundary(folded: str, name: str) -> bool:
+def _at_boundary(folded: str, name: str, not_followed_by: tuple[str, ...]) -> bool:
     """The name occurs as the affair itself: not the tail of a longer word (心身障害児福祉手当 ≠
-    障害児福祉手当) and not a description of people (生活保護世帯)."""
+    障害児福祉手当), and not followed by a word that makes it something else (生活保護世帯: people;
+    生活保護関係情報: a kind of information)."""
     start = folded.find(name)
     while start >= 0:
         after = folded[start + len(name) :]
-        if (start == 0 or not _WORD_CHARS.match(folded[start - 1])) and not after.startswith(_PERSON_SUFFIXES):
+        if (start == 0 or not _WORD_CHARS.match(folded[start - 1])) and not after.startswith(not_followed_by):
             return True
         start = folded.find(name, start + 1)
     return False
@@ -166,6 +165,7 @@ class CaseClassifier:
             for affair in self.knowledge.statutory
         ]
         self._umbrella_terms = [(umbrella, fold(umbrella.term)) for umbrella in self.config.umbrellas]
+        self._not_statutory_after = tuple(fold(w) for w in self.config.statutory_name_not_followed_by)
         self._profiles = [self._profile(case) for case in self.cases]
         tokenizer = get_tokenizer()
         self._bm25 = bm25s.BM25()
@@ -246,7 +246,7 @@ class CaseClassifier:
         """Statutory affairs named in the text, with the names found at a word boundary."""
         matches = []
         for affair, names in self._statutory_names:
-            found = [n for n in names if _at_boundary(folded, n)]
+            found = [n for n in names if _at_boundary(folded, n, self._not_statutory_after)]
             if found:
                 matches.append((affair, found))
         return matches

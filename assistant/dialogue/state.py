@@ -233,6 +233,10 @@ def _correct(state: ConversationState, reading: Reading, reclassify: Reclassify)
         affair.text = (affair.text + "\n" + reading.text)[-MAX_AFFAIR_TEXT:]
 
 
+def states_notification_facts(reading: Reading) -> bool:
+    return not reading.facts.empty or any(m.facts is not None and not m.facts.empty for m in reading.affairs)
+
+
 def advance(state: ConversationState, reading: Reading, reclassify: Reclassify) -> TurnFocus:
     """Update the state with one reading and say which intents this turn must answer."""
     state.asker = reading.asker if reading.asker == "helpdesk" else state.asker
@@ -258,6 +262,9 @@ def advance(state: ConversationState, reading: Reading, reclassify: Reclassify) 
         questions = ["greeting"] if reading.has("greeting") else list(state.last_intents[:1] or ["case_fit"])
     if "reply_draft" in questions:  # the other questions are the inquiry's, answered inside the draft
         questions = ["reply_draft"]
+    elif states_notification_facts(reading) and "notification_type" not in questions and "out_of_scope" not in questions:
+        # Facts about the notification were stated: when they decide the type, the answer says it too.
+        questions.insert(1, "notification_type")
     return TurnFocus(tuple(questions), filled, unsure)
 
 

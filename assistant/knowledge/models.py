@@ -287,6 +287,7 @@ class ClassifierConfig(Strict):
     signatures: dict[int, list[Signature]]
     exclude: dict[int, list[str]] = Field(default_factory=dict)
     independent_markers: list[str] = Field(default_factory=list)
+    statutory_name_not_followed_by: list[str] = Field(default_factory=list)
 
     @field_validator("signatures", mode="before")
     @classmethod
