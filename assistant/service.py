@@ -330,6 +330,10 @@ class Assistant:
         masked, kinds = mask_personal_data(question)
         reading = self.read(masked)
         answer, _focus = self.answerer.respond(reading, ConversationState())
+        if answer.reply_draft_requested:  # the message carries the inquiry to answer
+            from assistant.dialogue.reply import ReplyDrafter
+
+            answer.draft = ReplyDrafter(self).draft(masked)["draft"]
         return answer, reading, kinds
 
     def ask(self, text: str) -> dict[str, Any]:

@@ -33,7 +33,8 @@ TEMPLATES_FILE = "answer-templates.yaml"
 FILTERS_FILE = "answer-filters.yaml"
 MAX_INTENTS_PER_ANSWER = 3
 MAX_QA_SENTENCES = 3
-QA_MIN_SIMILARITY = 0.2
+QA_MIN_SIMILARITY = 0.3
+BARE_REPLY_MAX_CHARS = 10
 QA_STRONG_SIMILARITY = 0.45
 HELPDESK_AUDIENCE = "ヘルプデスク"
 QA_INTENT_BONUS = 0.1  # an entry that asks the same kind of question counts as closer
@@ -156,6 +157,17 @@ class Planner:
 
     # -- affairs and cases -------------------------------------------------------------------------
     def plan_case_fit(self, ctx: PlanContext, answer: Answer) -> None:
+        named = [i for i, a in enumerate(ctx.state.affairs) if any(m.text and m.text in a.text for m in ctx.reading.affairs)]
+        if len(named) > 1:  # each affair the message names gets its own case
+            focus = ctx.state.focus
+            for index in named:
+                ctx.state.focus = index
+                self._case_fit(ctx, answer)
+            ctx.state.focus = focus
+            return
+        self._case_fit(ctx, answer)
+
+    def _case_fit(self, ctx: PlanContext, answer: Answer) -> None:
         affair = ctx.state.affair
         if affair is None:
             self._ask(answer, ctx, "affair", self.t("case_fit", "ask_affair"))
@@ -259,8 +271,10 @@ class Planner:
         if affair is not None and affair.statutory and not affair.cases:
             self._statutory(ctx, answer)
             return
-        if affair is None and facts.empty and ctx.reading.has("terms"):
-            return  # a question about what the types mean, not about which one this affair needs
+        if affair is None and facts.empty:  # about the types themselves, not about which one an affair needs
+            if not ctx.reading.has("terms"):
+                self._types(ctx, answer)
+            return
         decision = self.advisor.decide(facts)
         rule = decision.rule
         uncertain = rule.confidence == UNCONFIRMED
@@ -291,6 +305,24 @@ class Planner:
         if facts.unpromulgated:
             refs = self._cite(answer, "check-filing-norms-promulgated", ["公布"])
             self._say(answer.confirm, self.t("notification", "unpromulgated"), refs)
+
+    def _types(self, ctx: PlanContext, answer: Answer) -> None:
+        """The types a message names (「中止の届出はどんなときに」), or all four with one line each."""
+        named = [code for code in self.knowledge.notifications if NOTIFICATION_NAMES[code][:2] in ctx.reading.text]
+        codes = named or list(self.knowledge.notifications)
+        if not named:
+            self._say(answer.conclusion, self.t("notification", "kinds", count=len(codes)),
+                      self._cite(answer, "notice-new", ["定義"]))
+        for code in codes:
+            notice = self.knowledge.notifications[code]
+            refs = self._cite(answer, f"notice-{code}", ["定義"])
+            section = answer.conclusion if named and code == codes[0] else answer.reasons
+            definition = _first_sentence(notice.definition)
+            self._say(section, f"{_notice_name(notice.name, code)}: {definition}", refs, uncertain=notice.confidence == UNCONFIRMED)
+            if named:
+                self._say(answer.reasons, self._window_sentence(code), self._cite(answer, f"notice-{code}", ["受付"]))
+        if ctx.primary and not named:
+            self._ask(answer, ctx, "existing", self.knowledge.notification_rules.questions["existing"])
 
     def _window_sentence(self, code: str) -> str:
         if code in WINDOWED_TYPES:
@@ -513,6 +545,8 @@ class Planner:
             return None
         body = next((line.removeprefix("A: ") for line in chunk.text.split("\n") if line.startswith("A: ")), "")
         sentences = [s for s in _sentences(body) if self.shown(s)]
+        if sentences and len(sentences[0]) <= BARE_REPLY_MAX_CHARS and len(sentences) > 1:
+            sentences = sentences[1:]  # 「あります。」 answers the entry's own question, not necessarily the user's
         return (chunk, sentences[:MAX_QA_SENTENCES]) if sentences else None
 
     def related_excerpt(self, question: str, hits: list[Hit], answer: Answer) -> Excerpt | None:

@@ -172,7 +172,7 @@ def _take_mentions(state: ConversationState, reading: Reading, correction: bool)
         if mention.facts is not None:
             affair = state.affairs[index]
             affair.facts = affair.facts.with_reading(mention.facts, correction=correction)
-        focus = index if focus is None else focus
+        focus = index  # the last affair named is in focus: a question usually comes after what it is about
     if focus is not None:
         state.focus = focus
     if reading.reference is not None and state.affairs:
@@ -234,7 +234,9 @@ def _correct(state: ConversationState, reading: Reading, reclassify: Reclassify)
 
 
 def states_notification_facts(reading: Reading) -> bool:
-    return not reading.facts.empty or any(m.facts is not None and not m.facts.empty for m in reading.affairs)
+    """The message says what changes in a notified affair (a change is about a notification; that linkage is to
+    start is not, as in a question about what to do before starting)."""
+    return bool(reading.facts.changes) or any(m.facts is not None and m.facts.changes for m in reading.affairs)
 
 
 def advance(state: ConversationState, reading: Reading, reclassify: Reclassify) -> TurnFocus:

@@ -70,6 +70,19 @@ class JapaneseTokenizer:
                 out.append((form, [p for p in parts if p != form and p.strip()]))
         return out
 
+    def words(self, text: str) -> list[str]:
+        """Every word in its normalised form, particles and auxiliaries included (ない・ません carry negation,
+        which a reader of the message must see; BM25 leaves them out)."""
+        out = []
+        for piece in _pieces(fold_variants(text)):
+            for morpheme in self._tokenizer.tokenize(piece):
+                if morpheme.part_of_speech()[0] in ("補助記号", "空白"):
+                    continue
+                form = morpheme.normalized_form().lower()
+                if form.strip():
+                    out.append(form)
+        return out
+
     def reading(self, text: str) -> str:
         """The text in katakana as it is read (kanji words by their dictionary reading), without symbols."""
         out = []

@@ -23,7 +23,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from assistant.advise.matching import fold
 from assistant.understand.data import LabelSet, Utterance
 
-MODEL_FORMAT = 4
+MODEL_FORMAT = 5
 NONE = "none"
 INTENT_THRESHOLD = 0.5
 CHANGE_THRESHOLD = 0.5
@@ -36,7 +36,7 @@ def fold_for_reader(text: str) -> str:
 def word_tokens(text: str) -> list[str]:
     from assistant.index.tokenizer import get_tokenizer
 
-    return get_tokenizer().tokens(text)
+    return get_tokenizer().words(text)
 
 
 def _vectorizers() -> list[TfidfVectorizer]:

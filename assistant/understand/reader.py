@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from assistant.advise.classify import CaseClassifier
 
 VOCABULARY_FILE = "reader/vocabulary.yaml"
+# Questions about which affair a message names: only they make an affair that fits no case worth recording.
+AFFAIR_INTENTS = frozenset({"case_fit", "statutory"})
 _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
 _CLAUSE_END = re.compile(r"(?<=[、，,])")
 
@@ -115,7 +117,7 @@ class Reader:
         if prediction.intents[0][1] < INTENT_THRESHOLD and not self.in_domain(text):
             intents = ["out_of_scope"]
         polarity = prediction.polarity[0]
-        affairs = self.affairs(text)
+        affairs = self.affairs(text, asks_about_affair=bool(AFFAIR_INTENTS & set(intents)))
         if len(affairs) > 1:  # each affair gets the facts its own part of the message states
             parts = self.model.predict_many([a.text for a in affairs])
             affairs = [replace(a, facts=self.facts_of(p)) for a, p in zip(affairs, parts)]
@@ -132,7 +134,7 @@ class Reader:
         )
 
     # -- affairs ----------------------------------------------------------------------------------
-    def affairs(self, text: str) -> list[AffairMention]:
+    def affairs(self, text: str, *, asks_about_affair: bool = False) -> list[AffairMention]:
         """One mention per affair the text names: clauses are grouped by the case their strong evidence points to."""
         groups: list[tuple[str, tuple[int, ...], bool]] = []  # (text, strong cases, statutory)
         for sentence in (s for s in _SENTENCE_END.split(text) if s.strip()):
@@ -146,10 +148,8 @@ class Reader:
                 else:
                     groups.append((clause, (), False))
         named = [g for g in groups if g[1] or g[2]]
-        if not named:
-            return self._single(text)
-        if len(named) == 1:
-            return self._single(text)
+        if len(named) <= 1:
+            return self._single(text, asks_about_affair)
         return [self._mention(g_text) for g_text, _, _ in self._merge_leading(groups)]
 
     @staticmethod
@@ -161,10 +161,12 @@ class Reader:
             groups[0] = (head[0] + text, cases, statutory)
         return [g for g in groups if g[1] or g[2]]
 
-    def _single(self, text: str) -> list[AffairMention]:
+    def _single(self, text: str, asks_about_affair: bool) -> list[AffairMention]:
         mention = self._mention(text)
         if mention.cases or mention.statutory or mention.ambiguous:
             return [mention]
+        if asks_about_affair and self.vocabulary.affair_name(text):
+            return [replace(mention, no_fit=True)]  # an affair that no published case fits is still an affair
         return []
 
     def mention(self, text: str) -> AffairMention:

@@ -46,7 +46,7 @@ def test_a_correction_overrides_an_earlier_fact() -> None:
 def test_two_affairs_keep_two_states_and_references_pick_one() -> None:
     state = ConversationState()
     advance(state, reading("case_fit", affairs=[CHILD, HOUSING]), no_reclassify)
-    assert [a.cases for a in state.affairs] == [[1], [7]] and state.focus == 0
+    assert [a.cases for a in state.affairs] == [[1], [7]] and state.focus == 1
     advance(state, reading("notification_type", reference=-1, existing="no"), no_reclassify)
     assert state.focus == 1 and state.affairs[1].facts.existing == "no" and state.affairs[0].facts.existing is None
     advance(state, reading("timing", reference=0), no_reclassify)
