@@ -111,7 +111,6 @@ class ReplyDrafter:
         if entries:
             parts += [self.letter["sources"], *[f"[{e.number}] {e.text()}" for e in entries], ""]
         parts.append(self.letter["closing"])
-        numbers = citation_numbers(combined)
         return {
             "draft": "\n".join(parts),
             "citations": citations_for_output(combined),
@@ -122,7 +121,6 @@ class ReplyDrafter:
                  "cases": a.answer.cases}
                 for a in answered
             ],
-            "numbers": numbers,
         }
 
     def _paragraph(self, number: int, item: AnsweredQuestion, remap: dict[int, int], combined: Answer) -> list[str]:
