@@ -221,6 +221,22 @@ def _fill_slot(state: ConversationState, reading: Reading, reclassify: Reclassif
     return None, False
 
 
+def _describe_affair(state: ConversationState, reading: Reading, reclassify: Reclassify) -> str | None:
+    """A reply that says more about an affair not yet identified (「対象は外国人の方です」) is read together with
+    the message it follows."""
+    pending = state.pending
+    if pending is None or not pending.context_text or (state.affair is not None and state.affair.cases):
+        return None
+    if not (reading.has("answer") or reading.has("correction")):
+        return None
+    mention = reclassify(pending.context_text + "\n" + reading.text)
+    if not (mention.cases or mention.statutory):
+        return None
+    state.affairs.append(AffairState.from_mention(mention))
+    state.focus = len(state.affairs) - 1
+    return SLOT_AFFAIR
+
+
 def _correct(state: ConversationState, reading: Reading, reclassify: Reclassify) -> None:
     """A correction without a new affair name may correct the target group: read the affair again with it."""
     affair = state.affair
@@ -248,6 +264,8 @@ def advance(state: ConversationState, reading: Reading, reclassify: Reclassify) 
     correction = reading.has("correction")
     _take_mentions(state, reading, correction)
     filled, unsure = _fill_slot(state, reading, reclassify)
+    if filled is None and not unsure and not reading.affairs:
+        filled = _describe_affair(state, reading, reclassify)
     if correction and filled is None:
         _correct(state, reading, reclassify)
     affair = state.affair
