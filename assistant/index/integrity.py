@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.files import process_alive
+
 MANIFEST = "manifest.json"
 CHROMA = "chroma"
 WORKING_COPIES = ".open"
@@ -117,15 +119,6 @@ def working_copy(folder: Path, manifest: dict[str, Any]) -> tuple[Path | None, B
     return root / CHROMA, check
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def remove_stale_working_copies(index_dir: Path) -> int:
     """Delete working copies left by processes that no longer run (they hold indexed text)."""
@@ -133,7 +126,7 @@ def remove_stale_working_copies(index_dir: Path) -> int:
     for path in (index_dir / WORKING_COPIES).glob("*"):
         parts = path.name.rsplit(".", 2)
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is None or (pid != os.getpid() and not _pid_alive(pid)):
+        if pid is None or (pid != os.getpid() and not process_alive(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
