@@ -25,6 +25,7 @@ from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.knowledge.models import CONFIRMED, UNCONFIRMED
 from assistant.retrieve.hybrid import Hit, HybridRetriever
+from assistant.textnorm import join_japanese_lines
 from assistant.understand.model import ReaderModel
 from assistant.understand.reader import ReaderVocabulary
 from assistant.understand.reading import Reading
@@ -101,6 +102,7 @@ class Planner:
              *, consult: bool = False) -> None:
         if UNCERTAIN_MARK in text:  # the corpus marks an unconfirmed part inline: the statement carries the mark
             text, uncertain = text.replace(UNCERTAIN_MARK, ""), True
+        text = join_japanese_lines(text)  # corpus values keep the spaces of folded YAML lines
         section.append(Statement(text, refs, uncertain, consult))
 
     def _ask(self, answer: Answer, ctx: PlanContext, slot: str, question: str) -> None:
@@ -306,9 +308,13 @@ class Planner:
             refs = self._cite(answer, "check-filing-norms-promulgated", ["公布"])
             self._say(answer.confirm, self.t("notification", "unpromulgated"), refs)
 
+    def _named_types(self, ctx: PlanContext) -> list[str]:
+        """The notification types the message names by their short names (新規・変更・中止・差替え)."""
+        return [c for c in self.vocabulary.named_notification_types(ctx.reading.text) if c in self.knowledge.notifications]
+
     def _types(self, ctx: PlanContext, answer: Answer) -> None:
         """The types a message names (「中止の届出はどんなときに」), or all four with one line each."""
-        named = [code for code in self.knowledge.notifications if NOTIFICATION_NAMES[code][:2] in ctx.reading.text]
+        named = self._named_types(ctx)
         codes = named or list(self.knowledge.notifications)
         if not named:
             self._say(answer.conclusion, self.t("notification", "kinds", count=len(codes)),
@@ -472,12 +478,16 @@ class Planner:
 
     # -- questions answered from the Q&A and guidance ---------------------------------------------------
     def plan_terms(self, ctx: PlanContext, answer: Answer) -> None:
+        if self._named_types(ctx):  # what a notification type means: its definition, from the corpus
+            self._types(ctx, answer)
+            return
         self.plan_fallback(ctx, answer)
 
-    plan_legal_basis = plan_terms
-    plan_effects = plan_terms
-    plan_pia = plan_terms
-    plan_contact = plan_terms
+    def plan_legal_basis(self, ctx: PlanContext, answer: Answer) -> None:
+        self.plan_fallback(ctx, answer)
+    plan_effects = plan_legal_basis
+    plan_pia = plan_legal_basis
+    plan_contact = plan_legal_basis
 
     def hits(self, ctx: PlanContext) -> list[Hit]:
         if ctx._hits is None:  # text that reads like instructions to a model is never quoted
