@@ -44,6 +44,9 @@ STALE_REASON_LABELS: dict[str, str] = {
     "embedding_model": "埋め込みモデルが変わった",
 }
 
+STATUTORY_UNKNOWN = "不明（要確認）"
+STATUTORY_NONE = "（なし）"
+
 CASE_HEADERS: list[str] = ["事例", "名称", "別名", "準ずる法定事務", "確度", "時点"]
 INGEST_HEADERS: list[str] = ["ファイル", "結果", "チャンク数", "メッセージ"]
 DOCUMENT_HEADERS: list[str] = ["タイトル", "種別", "時点", "ファイル", "チャンク数", "登録日時"]
@@ -109,6 +112,7 @@ def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str,
             f"<li>{esc(s.get('title'))}"
             + (f"（{esc(s.get('as_of'))} 時点）" if s.get("as_of") else "")
             + (f' <a href="{esc(s.get("url"))}" target="_blank" rel="noopener">{esc(s.get("url"))}</a>' if s.get("url") else "")
+            + (f' <span class="link-kind">［{esc(s.get("link_label"))}］</span>' if s.get("link_label") else "")
             + "</li>"
             for s in source.get("sources", [])
         )
@@ -192,13 +196,20 @@ def case_matches(case: Mapping[str, Any], query: str, confidence: str) -> bool:
     return all(part in haystack for part in needles)
 
 
+def statutory_text(case: Mapping[str, Any]) -> str:
+    """The analogous statutory affair, or why there is none: unknown unless a confirmed entry says so."""
+    if case.get("analogous_statutory_affair"):
+        return str(case["analogous_statutory_affair"])
+    return STATUTORY_NONE if case.get("analogous_statutory_confidence") == CONFIRMED else STATUTORY_UNKNOWN
+
+
 def case_rows(cases: Iterable[Mapping[str, Any]], query: str = "", confidence: str = CONFIDENCE_FILTER_ALL) -> list[list[Any]]:
     return [
         [
             case["case"],
             case["name"],
             "、".join(case.get("aliases", [])),
-            case.get("analogous_statutory_affair") or "（なし）",
+            statutory_text(case),
             case.get("confidence", ""),
             case.get("as_of", ""),
         ]
@@ -213,9 +224,10 @@ def _bullets(items: Iterable[str]) -> str:
 
 
 def case_detail_markdown(case: Mapping[str, Any], source_titles: Mapping[str, Mapping[str, Any]]) -> str:
-    statutory = case.get("analogous_statutory_affair") or "（なし）"
     statutory_conf = case.get("analogous_statutory_confidence")
-    statutory_line = f"{statutory}" + (f"（{statutory_conf}）" if statutory_conf else "")
+    statutory_line = statutory_text(case)
+    if case.get("analogous_statutory_affair") and statutory_conf:
+        statutory_line += f"（{statutory_conf}）"
     numbers = []
     if case.get("case_number"):
         numbers.append(f"事例番号 {case['case_number']}")
@@ -227,7 +239,8 @@ def case_detail_markdown(case: Mapping[str, Any], source_titles: Mapping[str, Ma
         title = info.get("title") or source_id
         as_of = f"（{info['as_of']} 時点）" if info.get("as_of") else ""
         url = f" <{info['url']}>" if info.get("url") else ""
-        sources.append(f"{title}{as_of}{url}")
+        kind = f"　［{info['link_label']}］" if info.get("link_label") else ""
+        sources.append(f"{title}{as_of}{url}{kind}")
     return "\n".join(
         [
             f"### {case_label(case)}",

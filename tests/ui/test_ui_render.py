@@ -140,3 +140,22 @@ def test_document_text_in_a_markdown_answer_stays_text() -> None:
         assert text in visible, f"{text!r} is shown as written"
     for bare in ("https://example.invalid/e", "www.example.invalid", "someone@example.invalid"):
         assert bare not in markdown_text(bare), "GFM would turn it into a link"
+
+
+def test_an_unknown_statutory_affair_is_shown_as_unknown_not_none() -> None:
+    unknown = CASE | {"case": 34, "analogous_statutory_affair": None, "analogous_statutory_confidence": UNCONFIRMED}
+    none = CASE | {"case": 35, "analogous_statutory_affair": None, "analogous_statutory_confidence": CONFIRMED}
+    rows = {r[0]: r[3] for r in case_rows([CASE, unknown, none])}
+    assert rows == {1: CASE["analogous_statutory_affair"], 34: "不明（要確認）", 35: "（なし）"}
+    detail = case_detail_markdown(unknown, {})
+    assert "#### 準ずる法定事務\n不明（要確認）\n" in detail and "（なし）" not in detail
+
+
+def test_links_to_copies_are_labelled_in_the_case_detail_and_the_sources_panel() -> None:
+    titles = {"S1": {"title": "写しの資料", "as_of": "2017-01-01", "url": "https://expydoc.com/doc/1",
+                     "link_label": "転載サイトの写し（原典のページではありません）"}}
+    assert "<https://expydoc.com/doc/1>　［転載サイトの写し（原典のページではありません）］" in case_detail_markdown(CASE, titles)
+    citation = {"source_id": "case-1", "title": "事例", "quote": "助成", "confidence": CONFIRMED, "number": 1}
+    source = {"text": "医療費を助成する。", "sources": [{"title": "写しの資料", "url": "https://x.cache.yimg.jp/a",
+                                                    "link_label": "キャッシュ（検索サービスが保存した写し）"}]}
+    assert "［キャッシュ（検索サービスが保存した写し）］" in citations_html([citation], lambda _sid: source)
