@@ -174,6 +174,10 @@ class ChatService:
         masked_comment, _ = mask_personal_data(clean_text(comment or ""))
         self.store.add_feedback(session_id, turn, rating, masked_comment.strip()[:2000])
 
+    def ratings(self, session_id: str) -> dict[int, int]:
+        """Turn → the rating last given on its answer (a later rating or comment replaces an earlier one)."""
+        return {f.turn: f.rating for f in self.store.feedback(validate_session_id(session_id))}
+
     def context(self, session_id: str) -> dict[str, Any]:
         record = self.store.load_session(KIND, validate_session_id(session_id))
         return self._context(ConversationState.from_dict(record.state if record else None))
