@@ -41,6 +41,7 @@
     [/^Gradio footer navigation$/, "ページ下部のリンク"],
     [/^More tabs$/, "ほかのタブ"],
     [/^Scroll down$/, "下へスクロール"],
+    [/^Close$/, "閉じる"],
     [/\]\(#cite-\d+-\d+\)/g, "]"],
     [/\[\[(\d+)\]/g, "[$1"],
   ];
@@ -52,8 +53,18 @@
       if (spoken !== label) el.setAttribute("aria-label", spoken);
     });
   };
-  new MutationObserver(() => renameSpoken(document.body)).observe(document.body, {
-    childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label"],
+  // Gradio heads its notices with the English name of their kind, whatever title the app gives them.
+  const NOTICE_TITLES = { Warning: "注意", Info: "お知らせ", Error: "エラー", Success: "完了" };
+  const renameNotices = () => {
+    document.querySelectorAll('[data-testid="toast-body"] .toast-title-row span').forEach((span) => {
+      span.childNodes.forEach((node) => {
+        const japanese = node.nodeType === Node.TEXT_NODE && NOTICE_TITLES[node.nodeValue.trim()];
+        if (japanese) node.nodeValue = `${japanese} `;
+      });
+    });
+  };
+  new MutationObserver(() => { renameSpoken(document.body); renameNotices(); }).observe(document.body, {
+    childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["aria-label"],
   });
   renameSpoken(document.body);
 

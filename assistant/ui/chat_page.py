@@ -303,15 +303,17 @@ def build_chat_page(context: UIContext, demo: gr.Blocks) -> ChatPage:
         "concurrency_id": ANSWER_GROUP, "concurrency_limit": ANSWER_LIMIT, "show_progress": "hidden",
     }
 
+    # The browser id is optional for API callers (their consultations are then not listed).
     def ask(
-        session_id: str, text: str, history: list[Message], turns: dict[str, int], token: str, request: gr.Request
+        session_id: str, text: str, history: list[Message], turns: dict[str, int], token: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
     ) -> Iterator[tuple[Any, ...]]:
         viewer = current_viewer(context, request)
         yield from _stream_answer(context, viewer, session_id, text, history, turns, token)
 
     def ask_suggestion(
-        session_id: str, sample: list[str] | str, history: list[Message], turns: dict[str, int], token: str,
-        request: gr.Request,
+        session_id: str, sample: list[str] | str, history: list[Message], turns: dict[str, int],
+        token: str | None = None, request: gr.Request = None,  # type: ignore[assignment]
     ) -> Iterator[tuple[Any, ...]]:
         text = sample[0] if isinstance(sample, list) and sample else str(sample or "")
         yield from _stream_answer(context, current_viewer(context, request), session_id, text, history, turns, token)
@@ -393,7 +395,7 @@ def build_chat_page(context: UIContext, demo: gr.Blocks) -> ChatPage:
     ).then(None, js="() => window.assistantShowSource?.()")
 
     # -- consultations: new, listed, resumed ---------------------------------------------------------
-    def reset(token: str, request: gr.Request) -> tuple[Any, ...]:
+    def reset(token: str | None = None, request: gr.Request = None) -> tuple[Any, ...]:  # type: ignore[assignment]
         holder = _holder(current_viewer(context, request), token)
         return (
             new_session_id("chat"), [], empty_sources_html(), _suggestions_update([]),

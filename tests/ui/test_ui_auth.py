@@ -93,8 +93,9 @@ def test_administrator_uploads_documents(auth_app: RunningApp, tmp_path: Path) -
     assert "admin（管理者）" in client.predict(api_name="/session_start")[0]
     document = tmp_path / "管理者が登録した資料.txt"
     document.write_text("かえで手当は、かえで村が独自に支給する手当です。", encoding="utf-8")
-    message, results, status, documents = client.predict(
-        [handle_file(str(document))], "other", "", True, api_name="/admin_ingest"
+    message, results, status, documents, _ = client.predict(
+        [handle_file(str(document))], "", "other", "", "municipality", "かえで村", "要確認", True, False,
+        api_name="/admin_ingest",
     )
     assert results["data"][0][1] == "追加" and "要確認" in results["data"][0][3]
     assert "索引を再構築しました" in message and "最新" in status
@@ -140,7 +141,7 @@ def test_a_consultation_belongs_to_the_user_who_started_it(auth_app: RunningApp)
             with pytest.raises(AppError, match="別の利用者の相談です"):
                 other.predict(*args, api_name=endpoint)
     history = staff.predict(chat, api_name="/chat_history")
-    assert len(history[0]) == 2 and history[3] == 1, "the refused requests left nothing in the owner's session"
+    assert len(history[0]) == 2 and history[3]["turn"] == 1, "the refused requests left nothing in the owner's session"
     sheet = "auth-own-check"
     staff.predict(sheet, api_name="/checklist_start")
     staff.predict(sheet, "子ども医療費助成事務", api_name="/checklist_answer")
