@@ -78,10 +78,12 @@ def test_chat_follow_up_history_and_feedback_are_stored(client: Client, running_
         assert text_of(follow[0][2]) == first[5]["suggestions"][0]
         turns = 2
     restored = client.predict(session, api_name="/chat_history")
-    assert len(restored[0]) == 2 * turns and restored[3]["turn"] == turns
-    assert "住民税の情報を情報連携で照会" in text_of(restored[0][0])  # stored after NFKC and masking
+    assert restored[0]["feedback_value"] == [None] * turns, "no answer is rated yet"
+    assert len(restored[0]["value"]) == 2 * turns and restored[3]["turn"] == turns
+    assert "住民税の情報を情報連携で照会" in text_of(restored[0]["value"][0])  # stored after NFKC and masking
     message = client.predict(session, 1, "👎 役に立たなかった", "出典の時点が古い", api_name="/chat_feedback")
     assert "1 番目の回答に 👎" in message
+    assert client.predict(session, api_name="/chat_history")[0]["feedback_value"][0] == "Dislike", "shown on resume"
     from assistant.dialogue.store import DialogueStore
 
     stored = DialogueStore(f"sqlite:///{running_app.home / 'assistant.db'}").feedback(session)
