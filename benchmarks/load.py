@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -144,8 +145,11 @@ def chat_user(url: str, number: int, turns: int, deadline: float, results: Resul
             question = f"{base}（照合 U{number:03d}-T{turn}）"
             started = time.monotonic()
             try:
-                outputs = api.call("chat", session, question, history)  # chatbot, box, sources, suggestions, turn, (state), result
-                history, shown_turn, result = outputs[0], outputs[4], outputs[-1]
+                # chatbot, box, sources, suggestions, consultation list, result (no browser id: not listed)
+                outputs = api.call("chat", session, question, history, "")
+                history, result = outputs[0], outputs[-1]
+                shown = re.findall(r"#cite-(\d+)-", str(history[-1].get("content") if history else ""))
+                shown_turn = int(shown[0]) if shown else int(result["turn"])  # the answer's [n] name its turn
             except (RequestFailed, httpx.HTTPError, ValueError) as exc:
                 results.failed(f"chat {session} turn {turn}: {exc}")
                 continue

@@ -70,6 +70,8 @@ def documents_fingerprint(store: DocumentStore) -> str:
             f"{record['doc_id']}:{record['content_hash']}:{record['kind']}:{record['as_of']}:{record['title']}:"
             f"{record.get('official', False)}:{record.get('format')}".encode()
         )
+        if "scope" in record:  # who the document answers, and how sure it is, are in its chunks too
+            digest.update(f":{record['scope']}:{record.get('municipality')}:{record.get('confidence')}".encode())
     return digest.hexdigest()[:16]
 
 

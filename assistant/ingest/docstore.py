@@ -18,24 +18,28 @@ from typing import Any, Literal
 
 from assistant.chunk import Chunk, make_chunk
 from assistant.config import DEFAULT_CORPUS_DIR
+from assistant.dates import iso_date
 from assistant.ingest.chunker import split_text
 from assistant.ingest.limits import ReadLimits
 from assistant.ingest.loaders import IngestError, Section, load_sections
 from assistant.ingest.screening import load_instruction_rules
-from assistant.privacy import mask_personal_data
+from assistant.privacy import kind_labels, mask_personal_data
+from assistant.validation import InputError, clean_text
 
 DocumentKind = Literal["guidance", "qa", "cases", "law", "other"]
 DOCUMENT_KINDS: tuple[str, ...] = ("guidance", "qa", "cases", "law", "other")
 
 
-# Labels of the kinds reported by assistant.textnorm.mask_personal_data (unknown kinds are shown as is).
-MASK_KIND_LABELS = {
-    "my_number": "個人番号",
-    "phone": "電話番号",
-    "email": "メールアドレス",
-    "labelled": "氏名・住所などの記載",
-    "name": "氏名",
-}
+CONFIRMED = "確認済み"
+UNCONFIRMED = "要確認"
+CONFIDENCES: tuple[str, ...] = (CONFIRMED, UNCONFIRMED)
+# Who a document answers: everyone (official material), or the users of one municipality (its own material).
+SCOPE_PUBLIC = "public"
+SCOPE_MUNICIPALITY = "municipality"
+SCOPES: tuple[str, ...] = (SCOPE_PUBLIC, SCOPE_MUNICIPALITY)
+MAX_MUNICIPALITY_CHARS = 64
+MAX_TITLE_CHARS = 200
+
 # Records written before masking and screening at ingest have no "format" (or format 1).
 RECORD_FORMAT = 2
 ORIGINALS = "originals"
@@ -59,8 +63,24 @@ class IngestResult:
         return data
 
 
+def chunk_scope(chunk: Chunk) -> tuple[str, str | None]:
+    """(scope, municipality) of a chunk; corpus chunks and documents ingested before scopes existed are public."""
+    scope = str(chunk.meta.get("scope") or SCOPE_PUBLIC)
+    return scope, (str(chunk.meta["municipality"]) if chunk.meta.get("municipality") else None)
+
+
+def clean_municipality(name: str | None) -> str | None:
+    """A municipality name as stored (None when blank); InputError when it cannot be one."""
+    value = clean_text(name or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_MUNICIPALITY_CHARS or "\n" in value:
+        raise InputError(f"団体名は {MAX_MUNICIPALITY_CHARS} 文字以内の 1 行で入力してください")
+    return value
+
+
 def masked_kinds_label(kinds: list[str] | tuple[str, ...]) -> str:
-    return "・".join(MASK_KIND_LABELS.get(kind, kind) for kind in kinds)
+    return "・".join(kind_labels(kinds))
 
 
 def document_id(path: Path) -> str:
@@ -190,6 +210,18 @@ class DocumentStore:
         note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record) else ""
         return IngestResult(str(path), "removed", f"文書を削除しました{note}", doc_id=doc_id)
 
+    def remove_document(self, doc_id: str) -> IngestResult:
+        """Remove the document with this id (as listed by `records`) and every copy kept of it."""
+        if not doc_id or not all(ch in "0123456789abcdef" for ch in doc_id):
+            return IngestResult(str(doc_id), "not_found", "登録されていない文書です")
+        record = self.get(doc_id)
+        if record is None:
+            return IngestResult(doc_id, "not_found", "登録されていない文書です", doc_id=doc_id)
+        name = str(record.get("file_name") or doc_id)
+        self._record_path(doc_id).unlink(missing_ok=True)
+        note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record | {"doc_id": doc_id}) else ""
+        return IngestResult(name, "removed", f"文書を削除しました{note}", doc_id=doc_id)
+
     # -- ingest -----------------------------------------------------------------------------------
     def _chunks(
         self,
@@ -201,6 +233,9 @@ class DocumentStore:
         as_of: str,
         as_of_estimated: bool,
         official: bool,
+        confidence: str,
+        scope: str,
+        municipality: str | None,
         origin: str,
         chunk_chars: int,
     ) -> list[Chunk]:
@@ -219,10 +254,12 @@ class DocumentStore:
                         text=heading + piece,
                         kind=kind,
                         as_of=as_of,
-                        confidence="確認済み" if official else "要確認",
+                        confidence=confidence,
                         origin=origin,
                         sources=(f"doc-{doc_id}",),
-                        meta={"doc_id": doc_id, "as_of_estimated": as_of_estimated, "official": official}
+                        meta={"doc_id": doc_id, "as_of_estimated": as_of_estimated, "official": official,
+                              "scope": scope}
+                        | ({"municipality": municipality} if municipality else {})
                         | ({"instruction_findings": findings} if findings else {}),
                         instruction_like=bool(findings),
                     )
@@ -242,22 +279,30 @@ class DocumentStore:
         official: bool = False,
         keep_original: bool = False,
         origin: Path | None = None,
+        confidence: str | None = None,
+        scope: str = SCOPE_PUBLIC,
+        municipality: str | None = None,
     ) -> IngestResult:
         """Read, mask and screen one file and store it as a record.
 
         `origin` names the document when `path` is a temporary copy (an upload): the same origin
         is the same document. Uploaded material is 要確認 unless `official` is set by an
-        administrator; the file itself is kept only with `keep_original`.
+        administrator or `confidence` says otherwise; the file itself is kept only with `keep_original`.
+        `scope` says who it answers: everyone (public), or only the users of `municipality`.
+        `as_of` may be written as 2026-04-01, 2026/4/1, 2026年4月1日 or 令和8年4月1日.
         """
         path = Path(path)
         label = str(origin or path)
         if kind not in DOCUMENT_KINDS:
             return IngestResult(label, "error", f"種別 {kind!r} は使えません（{', '.join(DOCUMENT_KINDS)}）")
-        if as_of is not None:
-            try:
-                dt.date.fromisoformat(as_of)
-            except ValueError:
-                return IngestResult(label, "error", f"時点 {as_of!r} は YYYY-MM-DD で指定してください")
+        try:
+            as_of = iso_date(as_of) if as_of is not None and as_of.strip() else None
+            confidence, scope, municipality = _check_options(official, confidence, scope, municipality)
+            if title is not None and (not title.strip() or len(title) > MAX_TITLE_CHARS):
+                raise InputError(f"タイトルは 1〜{MAX_TITLE_CHARS} 文字で入力してください")
+        except InputError as exc:
+            return IngestResult(label, "error", f"時点: {exc}" if "日付" in str(exc) else str(exc))
+        title = clean_text(title).strip() if title is not None else None
         identity = Path(origin) if origin is not None else path
         try:
             if not path.is_file():
@@ -268,6 +313,9 @@ class DocumentStore:
             same_options = existing and existing.get("format") == RECORD_FORMAT and existing.get("kind") == kind and (
                 existing.get("as_of_given") == as_of
                 and existing.get("official", False) == official
+                and _record_confidence(existing) == confidence
+                and existing.get("scope", SCOPE_PUBLIC) == scope
+                and existing.get("municipality") == municipality
                 and bool(existing.get("original")) == keep_original
                 and (title is None or existing.get("title") == mask_personal_data(title)[0])
             )
@@ -294,6 +342,9 @@ class DocumentStore:
             as_of=effective_as_of,
             as_of_estimated=as_of is None,
             official=official,
+            confidence=confidence,
+            scope=scope,
+            municipality=municipality,
             origin=shown_origin,
             chunk_chars=chunk_chars,
         )
@@ -312,6 +363,9 @@ class DocumentStore:
             "as_of": effective_as_of,
             "as_of_given": as_of,
             "official": official,
+            "confidence": confidence,
+            "scope": scope,
+            "municipality": municipality,
             "masked": masked,
             "instruction_like_chunks": flagged,
             "original": original,
@@ -323,7 +377,8 @@ class DocumentStore:
         return IngestResult(
             label,
             "updated" if existing else "added",
-            _ingest_message(len(chunks), masked, flagged, official=official, as_of_given=as_of is not None, kept=bool(original)),
+            _ingest_message(len(chunks), masked, flagged, confidence=confidence, scope=scope, municipality=municipality,
+                            as_of_given=as_of is not None, kept=bool(original)),
             len(chunks),
             doc_id,
             masked=tuple(masked),
@@ -357,7 +412,7 @@ class DocumentStore:
                 chunks.append(
                     make_chunk(
                         **{**chunk.__dict__, "text": text, "title": mask(chunk.title), "locator": mask(chunk.locator),
-                           "origin": mask(chunk.origin), "confidence": "確認済み" if official else "要確認",
+                           "origin": mask(chunk.origin), "confidence": _record_confidence(record),
                            "instruction_like": bool(findings),
                            "meta": chunk.meta | ({"instruction_findings": findings} if findings else {})}
                     ).to_dict()
@@ -378,14 +433,39 @@ class DocumentStore:
         return upgraded
 
 
-def _ingest_message(chunks: int, masked: list[str], flagged: int, *, official: bool, as_of_given: bool, kept: bool) -> str:
+def _check_options(
+    official: bool, confidence: str | None, scope: str, municipality: str | None
+) -> tuple[str, str, str | None]:
+    """(confidence, scope, municipality) as stored; InputError in Japanese when they do not fit together."""
+    confidence = confidence or (CONFIRMED if official else UNCONFIRMED)
+    if confidence not in CONFIDENCES:
+        raise InputError(f"確度は {' / '.join(CONFIDENCES)} から選んでください")
+    if scope not in SCOPES:
+        raise InputError(f"範囲 {scope!r} は使えません（{', '.join(SCOPES)}）")
+    municipality = clean_municipality(municipality)
+    if scope == SCOPE_MUNICIPALITY and municipality is None:
+        raise InputError("団体の資料として登録するときは、団体名（例: ○○市）を入力してください")
+    return confidence, scope, municipality if scope == SCOPE_MUNICIPALITY else None
+
+
+def _record_confidence(record: dict[str, Any]) -> str:
+    """The confidence of a record (records written before it was stored follow `official`)."""
+    return str(record.get("confidence") or (CONFIRMED if record.get("official") else UNCONFIRMED))
+
+
+def _ingest_message(
+    chunks: int, masked: list[str], flagged: int, *, confidence: str, scope: str, municipality: str | None,
+    as_of_given: bool, kept: bool,
+) -> str:
     notes = [f"{chunks} チャンクを登録しました"]
     if masked:
         notes.append(f"個人情報をマスクしてから保存しました（{masked_kinds_label(masked)}）")
     if flagged:
         notes.append(f"指示文のような記載を含むチャンクが {flagged} 件あり、回答の根拠には使いません")
-    if not official:
-        notes.append("公式資料として登録されていないため、要確認として扱います")
+    if scope == SCOPE_MUNICIPALITY:
+        notes.append(f"団体の資料として、{municipality}の利用者への回答にだけ使います")
+    if confidence == UNCONFIRMED:
+        notes.append("要確認として扱います")
     if not as_of_given:
         notes.append("時点が指定されていないため、ファイルの更新日を仮の時点とします")
     if kept:
