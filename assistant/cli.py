@@ -125,62 +125,32 @@ def cmd_source(args: argparse.Namespace) -> int:
 
 # -- ingest / index -------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from filelock import FileLock
-
-    from assistant.index.store import build_index
-    from assistant.ingest.docstore import DocumentStore
-    from assistant.ingest.limits import ReadLimits
-    from assistant.knowledge import load_knowledge
+    from assistant.ingest.pipeline import IngestOptions, ingest_documents
 
     settings = load_settings()
-    settings.ensure_dirs()
-    store = DocumentStore(settings.documents_dir, settings.corpus_dir)
-    limits = ReadLimits.from_settings(settings)
-    results = []
-    with FileLock(str(settings.home / ".documents.lock")):
-        for raw in args.paths:
-            path = Path(raw)
-            if args.remove:
-                results.append(store.remove(path))
-            else:
-                results.append(
-                    store.ingest(
-                        path,
-                        kind=args.kind,
-                        as_of=args.as_of,
-                        title=args.title,
-                        chunk_chars=settings.chunk_chars,
-                        max_bytes=int(settings.max_file_mb * 1_000_000),
-                        limits=limits,
-                        official=args.official,
-                        keep_original=args.keep_original,
-                    )
-                )
-    changed = any(r.status in {"added", "updated", "removed"} for r in results)
-    removed = any(r.status == "removed" for r in results)
-    report = None
-    if changed and not args.no_index:
-        say = None if args.json else _progress_to_stderr
-        report = build_index(settings, load_knowledge(settings.corpus_dir), progress=say)
-    if removed and report is None:
-        print(
-            "注意: 削除した文書の本文は、索引を再構築するまで索引に残ります。`assistant index rebuild` を実行してください",
-            file=sys.stderr,
-        )
+    options = IngestOptions(kind=args.kind, as_of=args.as_of, title=args.title, official=args.official,
+                            keep_original=args.keep_original)
+
+    def show(event) -> None:  # noqa: ANN001 - IngestEvent
+        if not args.json and event.stage != "done":
+            _progress_to_stderr(f"[{event.fraction:4.0%}] {event.message}")
+
+    report = ingest_documents(settings, args.paths, options, remove=args.remove, update_index=not args.no_index,
+                              progress=show)
     if args.json:
-        _print_json(
-            {
-                "results": [r.to_dict() for r in results],
-                "index": report.__dict__ if report else None,
-            }
-        )
+        _print_json(report.to_dict())
     else:
         labels = {"added": "追加", "updated": "更新", "unchanged": "変更なし", "removed": "削除", "error": "エラー", "not_found": "未登録"}
-        for r in results:
+        for r in report.results:
             print(f"[{labels[r.status]}] {r.path}: {r.message}")
-        if report:
-            print(f"索引を再構築しました（{report.chunks} チャンク、{report.seconds:.1f} 秒）")
-    return EXIT_FAILURE if any(r.status == "error" for r in results) else 0
+        if report.index:
+            how = "差分で更新しました" if report.index.incremental else "再構築しました"
+            print(f"索引を{how}（{report.index.chunks} チャンク、{report.index.seconds:.1f} 秒）")
+    if report.note:
+        print(f"注意: {report.note}", file=sys.stderr)
+    if not report.results:
+        return _fail("登録できるファイルがありません（対応形式: PDF・Word・Excel・CSV・HTML・Markdown・テキスト）")
+    return EXIT_FAILURE if report.errors else 0
 
 
 def _print_index_status(status: dict[str, Any]) -> None:

@@ -8,12 +8,11 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
-from filelock import FileLock
 
 from assistant.audit import AUDIT_EXPORT, INGEST, REBUILD, parse_since
 from assistant.index.store import build_index, index_status
-from assistant.ingest.docstore import DocumentStore, IngestResult
-from assistant.ingest.limits import ReadLimits
+from assistant.ingest.docstore import DocumentStore
+from assistant.ingest.pipeline import IngestOptions, Upload, ingest_documents
 from assistant.ui.common import ADMIN_GROUP, ADMIN_LIMIT, current_viewer, friendly_errors, user_error
 from assistant.ui.context import UIContext
 from assistant.ui.render import (
@@ -27,13 +26,12 @@ from assistant.ui.render import (
 
 ACCEPTED_TYPES = [".pdf", ".docx", ".xlsx", ".csv", ".html", ".htm", ".md", ".txt"]
 BUILD_STAGES = 6  # build_index reports five stages; the sixth is loading the new index
-CHANGED = {"added", "updated", "removed"}
 
 Progress = Callable[..., Any]
 
 
 def _store(context: UIContext) -> DocumentStore:
-    return DocumentStore(context.settings.documents_dir, context.settings.corpus_dir)
+    return DocumentStore.for_settings(context.settings)
 
 
 def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
@@ -44,31 +42,6 @@ def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
     if served:
         text += f"  \n**回答に使用中の索引:** {served['build_id']}（{served['chunks']} チャンク）"
     return text, documents
-
-
-def _ingest_one(
-    context: UIContext, store: DocumentStore, upload: Path, kind: str, as_of: str | None, official: bool, keep_original: bool
-) -> IngestResult:
-    """Ingest the upload where Gradio put it; the same file name is the same document.
-
-    Nothing of the upload is kept unless the administrator asks for it (then outside any served folder).
-    """
-    settings = context.settings
-    result = store.ingest(
-        upload,
-        origin=context.uploads_dir / Path(upload.name).name,
-        kind=kind,
-        as_of=as_of,
-        chunk_chars=settings.chunk_chars,
-        max_bytes=int(settings.max_file_mb * 1_000_000),
-        limits=ReadLimits.from_settings(settings),
-        official=official,
-        keep_original=keep_original,
-    )
-    return IngestResult(
-        upload.name, result.status, result.message, result.chunks, result.doc_id,
-        result.masked, result.instruction_like, result.official, result.original_kept,
-    )
 
 
 def rebuild(context: UIContext, progress: Progress, offset: float = 0.0, span: float = 1.0) -> str:
@@ -170,18 +143,21 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         if kind_value not in KIND_LABELS:
             raise user_error(f"種別 {kind_value!r} は使えません（{', '.join(KIND_LABELS)}）")
         date = (as_of_text or "").strip() or None
-        store = _store(context)
-        share = 0.5 if and_rebuild else 1.0
-        outcomes: list[IngestResult] = []
-        with FileLock(str(context.settings.home / ".documents.lock")):
-            for number, path in enumerate(paths):
-                progress(share * number / len(paths), desc=f"{path.name} を読み込んでいます（{number + 1}/{len(paths)}）")
-                outcomes.append(_ingest_one(context, store, path, kind_value, date, bool(as_official), bool(keep)))
-        errors = sum(1 for r in outcomes if r.status == "error")
-        lines = [f"{len(paths)} 件のファイルを処理しました（エラー {errors} 件）。"]
-        if and_rebuild and any(r.status in CHANGED for r in outcomes):
-            lines.append(rebuild(context, progress, offset=share, span=1 - share))
-        elif any(r.status in CHANGED for r in outcomes):
+        uploads = [Upload(path, origin=context.uploads_dir / path.name, label=path.name) for path in paths]
+        report = ingest_documents(
+            context.settings, uploads, IngestOptions(kind=kind_value, as_of=date, official=bool(as_official),
+                                                     keep_original=bool(keep)),
+            update_index=bool(and_rebuild), knowledge=context.assistant.knowledge,
+            progress=lambda event: progress(event.fraction, desc=("索引: " if event.stage == "index" else "") + event.message),
+        )
+        outcomes = report.results
+        lines = [f"{len(paths)} 件のファイルを処理しました（エラー {report.errors} 件）。"]
+        if report.index is not None:
+            context.assistant.reload_index()
+            context.assistant.warm_up()
+            how = "差分で更新しました" if report.index.incremental else "再構築しました"
+            lines.append(f"索引を{how}（{report.index.chunks} チャンク、{report.index.seconds:.1f} 秒）")
+        elif report.changed:
             lines.append("索引はまだ再構築していません。「索引を再構築」を押すと回答に反映されます。")
         context.audit.record(
             INGEST, viewer.actor(),
