@@ -39,6 +39,35 @@ def _assistant(args: argparse.Namespace):  # noqa: ANN202
 
 
 # -- info / cases / source ----------------------------------------------------------------------
+def _backends(settings) -> dict[str, Any]:  # noqa: ANN001 - Settings
+    """Which servers (or embedded stores) are in use, and whether each answers now."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from assistant.dialogue.store import database_label, get_engine
+
+    url = settings.resolved_database_url
+    database: dict[str, Any] = {"kind": make_url(url).get_backend_name(), "where": database_label(url)}
+    try:
+        with get_engine(url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database["answers"] = True
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        database.update(answers=False, error=str(exc)[:300])
+    if settings.chroma_url:
+        from assistant.index.remote import chroma_answers
+
+        answers, detail = chroma_answers(settings.chroma_url)
+        index = {"kind": "chroma-server", "where": settings.chroma_url, "answers": answers}
+        if not answers:
+            index["error"] = detail
+    else:
+        index = {"kind": "chroma-embedded", "where": str(settings.index_dir), "answers": settings.index_dir.is_dir()}
+    documents = {"kind": "database", "where": database["where"]} if settings.database_url else {
+        "kind": "files", "where": str(settings.documents_dir)}
+    return {"database": database, "index": index, "documents": documents}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from importlib import metadata
 
@@ -55,6 +84,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         except metadata.PackageNotFoundError:
             packages[name] = None
     knowledge = load_knowledge(settings.corpus_dir)
+    backends = _backends(settings)
     info = {
         "version": __version__,
         "python": platform.python_version(),
@@ -74,7 +104,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             "sources": len(knowledge.sources),
             "content_hash": knowledge.content_hash,
         },
-        "index": index_status(settings, knowledge),
+        "backends": backends,
+        "index": index_status(settings, knowledge) if backends["database"]["answers"] and backends["index"]["answers"]
+        else {"state": "unavailable"},
         "models": {
             "embedding": settings.embedding_model,
             "reranker": settings.reranker_model or None,
@@ -93,6 +125,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"データ保存先: {settings.home}")
         print(f"索引: {info['index']['state']}  事例: {len(knowledge.cases)}  Q&A: {len(knowledge.qa)}")
         print(f"埋め込みモデル: {settings.embedding_model}  LLM: {settings.llm_backend}")
+        for name, label in (("database", "データベース"), ("index", "索引"), ("documents", "登録文書")):
+            backend = backends[name]
+            answers = {True: "応答あり", False: "応答なし"}.get(backend.get("answers"), "")
+            print(f"{label}: {backend['kind']}（{backend['where']}）{answers}")
     return 0
 
 

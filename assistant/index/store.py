@@ -406,7 +406,8 @@ def update_index(
     if settings.chroma_url:
         from assistant.index.remote import update_remote
 
-        return update_remote(settings, knowledge, doc_ids, prepared=prepared, progress=progress)
+        report = update_remote(settings, knowledge, doc_ids, prepared=prepared, progress=progress)
+        return report if report is not None else build_index(settings, knowledge, progress=progress)
     say = progress or (lambda _message: None)
     started = time.perf_counter()
     settings.ensure_dirs()
