@@ -39,6 +39,35 @@ def _assistant(args: argparse.Namespace):  # noqa: ANN202
 
 
 # -- info / cases / source ----------------------------------------------------------------------
+def _backends(settings) -> dict[str, Any]:  # noqa: ANN001 - Settings
+    """Which servers (or embedded stores) are in use, and whether each answers now."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from assistant.dialogue.store import database_label, get_engine
+
+    url = settings.resolved_database_url
+    database: dict[str, Any] = {"kind": make_url(url).get_backend_name(), "where": database_label(url)}
+    try:
+        with get_engine(url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database["answers"] = True
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        database.update(answers=False, error=str(exc)[:300])
+    if settings.chroma_url:
+        from assistant.index.remote import chroma_answers
+
+        answers, detail = chroma_answers(settings.chroma_url)
+        index = {"kind": "chroma-server", "where": settings.chroma_url, "answers": answers}
+        if not answers:
+            index["error"] = detail
+    else:
+        index = {"kind": "chroma-embedded", "where": str(settings.index_dir), "answers": settings.index_dir.is_dir()}
+    documents = {"kind": "database", "where": database["where"]} if settings.database_url else {
+        "kind": "files", "where": str(settings.documents_dir)}
+    return {"database": database, "index": index, "documents": documents}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from importlib import metadata
 
@@ -55,6 +84,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         except metadata.PackageNotFoundError:
             packages[name] = None
     knowledge = load_knowledge(settings.corpus_dir)
+    backends = _backends(settings)
     info = {
         "version": __version__,
         "python": platform.python_version(),
@@ -74,7 +104,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             "sources": len(knowledge.sources),
             "content_hash": knowledge.content_hash,
         },
-        "index": index_status(settings, knowledge),
+        "backends": backends,
+        "index": index_status(settings, knowledge) if backends["database"]["answers"] and backends["index"]["answers"]
+        else {"state": "unavailable"},
         "models": {
             "embedding": settings.embedding_model,
             "reranker": settings.reranker_model or None,
@@ -93,6 +125,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"データ保存先: {settings.home}")
         print(f"索引: {info['index']['state']}  事例: {len(knowledge.cases)}  Q&A: {len(knowledge.qa)}")
         print(f"埋め込みモデル: {settings.embedding_model}  LLM: {settings.llm_backend}")
+        for name, label in (("database", "データベース"), ("index", "索引"), ("documents", "登録文書")):
+            backend = backends[name]
+            answers = {True: "応答あり", False: "応答なし"}.get(backend.get("answers"), "")
+            print(f"{label}: {backend['kind']}（{backend['where']}）{answers}")
     return 0
 
 
@@ -125,62 +161,33 @@ def cmd_source(args: argparse.Namespace) -> int:
 
 # -- ingest / index -------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from filelock import FileLock
-
-    from assistant.index.store import build_index
-    from assistant.ingest.docstore import DocumentStore
-    from assistant.ingest.limits import ReadLimits
-    from assistant.knowledge import load_knowledge
+    from assistant.ingest.pipeline import IngestOptions, ingest_documents
 
     settings = load_settings()
-    settings.ensure_dirs()
-    store = DocumentStore(settings.documents_dir, settings.corpus_dir)
-    limits = ReadLimits.from_settings(settings)
-    results = []
-    with FileLock(str(settings.home / ".documents.lock")):
-        for raw in args.paths:
-            path = Path(raw)
-            if args.remove:
-                results.append(store.remove(path))
-            else:
-                results.append(
-                    store.ingest(
-                        path,
-                        kind=args.kind,
-                        as_of=args.as_of,
-                        title=args.title,
-                        chunk_chars=settings.chunk_chars,
-                        max_bytes=int(settings.max_file_mb * 1_000_000),
-                        limits=limits,
-                        official=args.official,
-                        keep_original=args.keep_original,
-                    )
-                )
-    changed = any(r.status in {"added", "updated", "removed"} for r in results)
-    removed = any(r.status == "removed" for r in results)
-    report = None
-    if changed and not args.no_index:
-        say = None if args.json else _progress_to_stderr
-        report = build_index(settings, load_knowledge(settings.corpus_dir), progress=say)
-    if removed and report is None:
-        print(
-            "注意: 削除した文書の本文は、索引を再構築するまで索引に残ります。`assistant index rebuild` を実行してください",
-            file=sys.stderr,
-        )
+    options = IngestOptions(kind=args.kind, as_of=args.as_of, title=args.title, official=args.official,
+                            keep_original=args.keep_original, confidence=args.confidence, scope=args.scope,
+                            municipality=args.municipality)
+
+    def show(event) -> None:  # noqa: ANN001 - IngestEvent
+        if not args.json and event.stage != "done":
+            _progress_to_stderr(f"[{event.fraction:4.0%}] {event.message}")
+
+    report = ingest_documents(settings, args.paths, options, remove=args.remove, update_index=not args.no_index,
+                              progress=show)
     if args.json:
-        _print_json(
-            {
-                "results": [r.to_dict() for r in results],
-                "index": report.__dict__ if report else None,
-            }
-        )
+        _print_json(report.to_dict())
     else:
         labels = {"added": "追加", "updated": "更新", "unchanged": "変更なし", "removed": "削除", "error": "エラー", "not_found": "未登録"}
-        for r in results:
+        for r in report.results:
             print(f"[{labels[r.status]}] {r.path}: {r.message}")
-        if report:
-            print(f"索引を再構築しました（{report.chunks} チャンク、{report.seconds:.1f} 秒）")
-    return EXIT_FAILURE if any(r.status == "error" for r in results) else 0
+        if report.index:
+            how = "差分で更新しました" if report.index.incremental else "再構築しました"
+            print(f"索引を{how}（{report.index.chunks} チャンク、{report.index.seconds:.1f} 秒）")
+    if report.note:
+        print(f"注意: {report.note}", file=sys.stderr)
+    if not report.results:
+        return _fail("登録できるファイルがありません（対応形式: PDF・Word・Excel・CSV・HTML・Markdown・テキスト）")
+    return EXIT_FAILURE if report.errors else 0
 
 
 def _print_index_status(status: dict[str, Any]) -> None:
@@ -393,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="元のファイルを保管する（既定は保管しない。保管したファイルは --remove で削除される）",
     )
+    p.add_argument("--confidence", choices=["確認済み", "要確認"], help="確度（既定: --official なら確認済み、それ以外は要確認）")
+    p.add_argument("--scope", default="public", choices=["public", "municipality"],
+                   help="範囲: public（すべての利用者）/ municipality（--municipality の団体の利用者だけ）")
+    p.add_argument("--municipality", help="団体の資料のときの団体名")
     p.add_argument("--remove", action="store_true", help="登録済みの文書を削除する（保管した元のファイルも削除）")
     p.add_argument("--no-index", action="store_true", help="索引の再構築を行わない")
     p.add_argument("--json", action="store_true")

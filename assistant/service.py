@@ -30,7 +30,7 @@ STALE_REASONS = {
     "embedding_model": "埋め込みモデルが変わった",
     "index_format": "索引の形式が新しくなった",
 }
-PointerStamp = tuple[int, int, int] | None
+PointerStamp = Any  # assistant.index.store.published_stamp
 
 
 class _Served:
@@ -111,13 +111,9 @@ class Assistant:
             self.progress(message)
 
     def _pointer_stamp(self) -> PointerStamp:
-        from assistant.index.store import pointer_path
+        from assistant.index.store import published_stamp
 
-        try:
-            info = os.stat(pointer_path(self.settings))
-        except OSError:
-            return None
-        return (info.st_ino, info.st_mtime_ns, info.st_size)
+        return published_stamp(self.settings)
 
     def _auto_build(self, status: dict[str, Any]) -> None:
         from assistant.index.store import build_index
@@ -165,7 +161,7 @@ class Assistant:
             return self._open()
 
     def _switch_if_published(self, served: _Served) -> None:
-        from assistant.index.store import IndexError_, current_build_dir
+        from assistant.index.store import IndexError_, published_build_id
 
         if not self._lock.acquire(blocking=False):
             return  # another request is loading the new build; keep answering from this one
@@ -173,8 +169,8 @@ class Assistant:
             if self._served is not served:
                 return
             fresh = self._pointer_stamp()
-            folder = current_build_dir(self.settings)
-            if folder is not None and folder.name == served.index.build_id and not served.index.fallback_from:
+            published = published_build_id(self.settings)
+            if published is not None and published == served.index.build_id and not served.index.fallback_from:
                 served.stamp = fresh  # the pointer was rewritten with the same build
                 return
             try:
@@ -202,13 +198,13 @@ class Assistant:
 
     def reload_index(self) -> None:
         """Open the published build now (waits for a load in progress; nothing to do if it is served)."""
-        from assistant.index.store import current_build_dir
+        from assistant.index.store import published_build_id
 
         with self._lock:
             old = self._served
             stamp = self._pointer_stamp()
-            folder = current_build_dir(self.settings)
-            if old is not None and folder is not None and folder.name == old.index.build_id and not old.index.fallback_from:
+            published = published_build_id(self.settings)
+            if old is not None and published is not None and published == old.index.build_id and not old.index.fallback_from:
                 old.stamp = stamp
                 return
             replacement = self._open()

@@ -109,10 +109,27 @@ class ChiveEmbedder(Embedder):
                 words.extend(p for p in parts if p in self._vocab)
         return " ".join(words)
 
+    def rows_of(self, morphemes: list[tuple[str, list[str]]]) -> list[int]:
+        """Vector rows of analysed text (as `segment`, without tokenising again)."""
+        vocab, rows = self._vocab, []
+        for form, parts in morphemes:
+            row = vocab.get(form)
+            if row is not None:
+                rows.append(row)
+            else:
+                rows.extend(vocab[p] for p in parts if p in vocab)
+        return rows
+
+    def encode_morphemes(self, analysed: list[list[tuple[str, list[str]]]]) -> np.ndarray:
+        """Passage vectors of texts already analysed by the tokenizer (`morphemes`)."""
+        return self._pool([self.rows_of(m) for m in analysed])
+
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, text in enumerate(texts):
-            rows = [self._vocab[w] for w in self.segment(text).split()]
+        return self._pool([[self._vocab[w] for w in self.segment(text).split()] for text in texts])
+
+    def _pool(self, row_lists: list[list[int]]) -> np.ndarray:
+        vectors = np.zeros((len(row_lists), self.dimension), dtype=np.float32)
+        for i, rows in enumerate(row_lists):
             if rows:
                 vectors[i] = self._weights[rows].mean(axis=0)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -87,7 +87,7 @@ def verify_build(folder: Path, manifest: dict[str, Any], *, skip_prefix: str | N
     return check
 
 
-def _copy_verified(source: Path, target: Path, checksum: str) -> bool:
+def copy_verified(source: Path, target: Path, checksum: str) -> bool:
     """Copy one file while hashing it; False when the copy does not match the checksum."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -111,7 +111,7 @@ def working_copy(folder: Path, manifest: dict[str, Any]) -> tuple[Path | None, B
         if not source.is_file():
             check.missing.append(name)
             continue
-        if not _copy_verified(source, root / name, checksum):
+        if not copy_verified(source, root / name, checksum):
             check.damaged.append(name)
     if not check.ok:
         shutil.rmtree(root, ignore_errors=True)

@@ -22,6 +22,7 @@ from assistant.dates import iso_date
 from assistant.ingest.chunker import split_text
 from assistant.ingest.limits import ReadLimits
 from assistant.ingest.loaders import IngestError, Section, load_sections
+from assistant.ingest.records import FileRecords, RecordStore, record_store, write_json_atomic
 from assistant.ingest.screening import load_instruction_rules
 from assistant.privacy import kind_labels, mask_personal_data
 from assistant.validation import InputError, clean_text
@@ -95,18 +96,21 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document read, masked, screened and chunked, not yet stored."""
+
+    label: str
+    path: Path
+    record: dict[str, Any]
+    chunks: list[Chunk]
+    existing: dict[str, Any] | None
+    keep_original: bool
+    as_of_given: bool
+
+    @property
+    def doc_id(self) -> str:
+        return str(self.record["doc_id"])
 
 
 @dataclass
@@ -128,44 +132,36 @@ class DocumentStore:
     caller asks for it, and deleted with the document.
     """
 
-    def __init__(self, folder: Path, corpus_dir: Path | None = None) -> None:
+    def __init__(self, folder: Path, corpus_dir: Path | None = None, records: RecordStore | None = None) -> None:
         self.folder = folder
         self.corpus_dir = corpus_dir or DEFAULT_CORPUS_DIR
         folder.mkdir(parents=True, exist_ok=True)
+        self.backend: RecordStore = records or FileRecords(folder)
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> "DocumentStore":
+        """The store the configuration names: records in the database when one is configured, else files."""
+        return cls(settings.documents_dir, settings.corpus_dir, record_store(settings))
 
     @property
     def originals_dir(self) -> Path:
         return self.folder / ORIGINALS
 
-    def _record_path(self, doc_id: str) -> Path:
-        return self.folder / f"{doc_id}.json"
-
     def records(self) -> list[dict[str, Any]]:
-        out = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (json.JSONDecodeError, OSError):
-                continue  # a damaged record is skipped; `index status` reports the count
-        return out
+        """Every readable record (a damaged one is skipped; `index status` reports the count)."""
+        return self.backend.all()
 
     def damaged_records(self) -> list[str]:
-        bad = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, OSError):
-                bad.append(path.name)
-        return bad
+        return self.backend.damaged()
 
     def chunks(self) -> list[Chunk]:
         return [Chunk.from_dict(c) for record in self.records() for c in record["chunks"]]
 
+    def chunks_of(self, doc_ids: set[str]) -> list[Chunk]:
+        return [Chunk.from_dict(c) for record in self.records() if record.get("doc_id") in doc_ids for c in record["chunks"]]
+
     def get(self, doc_id: str) -> dict[str, Any] | None:
-        path = self._record_path(doc_id)
-        if not path.is_file():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self.backend.get(doc_id)
 
     # -- originals --------------------------------------------------------------------------------
     def _keep_original(self, source: Path, doc_id: str) -> str:
@@ -198,14 +194,9 @@ class DocumentStore:
 
     def remove(self, path: Path, *, origin: Path | None = None) -> IngestResult:
         doc_id = document_id(origin or path)
-        record_path = self._record_path(doc_id)
-        if not record_path.exists():
+        record = self.backend.delete(doc_id)
+        if record is None:
             return IngestResult(str(path), "not_found", "登録されていない文書です", doc_id=doc_id)
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, OSError):
-            record = {}
-        record_path.unlink()
         record["doc_id"] = doc_id
         note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record) else ""
         return IngestResult(str(path), "removed", f"文書を削除しました{note}", doc_id=doc_id)
@@ -214,11 +205,10 @@ class DocumentStore:
         """Remove the document with this id (as listed by `records`) and every copy kept of it."""
         if not doc_id or not all(ch in "0123456789abcdef" for ch in doc_id):
             return IngestResult(str(doc_id), "not_found", "登録されていない文書です")
-        record = self.get(doc_id)
+        record = self.backend.delete(doc_id)
         if record is None:
             return IngestResult(doc_id, "not_found", "登録されていない文書です", doc_id=doc_id)
         name = str(record.get("file_name") or doc_id)
-        self._record_path(doc_id).unlink(missing_ok=True)
         note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record | {"doc_id": doc_id}) else ""
         return IngestResult(name, "removed", f"文書を削除しました{note}", doc_id=doc_id)
 
@@ -291,6 +281,34 @@ class DocumentStore:
         `scope` says who it answers: everyone (public), or only the users of `municipality`.
         `as_of` may be written as 2026-04-01, 2026/4/1, 2026年4月1日 or 令和8年4月1日.
         """
+        outcome = self.prepare(
+            path, kind=kind, as_of=as_of, title=title, chunk_chars=chunk_chars, max_bytes=max_bytes, limits=limits,
+            official=official, keep_original=keep_original, origin=origin,
+            confidence=confidence, scope=scope, municipality=municipality,
+        )
+        return self.commit(outcome) if isinstance(outcome, PreparedDocument) else outcome
+
+    def prepare(
+        self,
+        path: Path,
+        *,
+        kind: str = "other",
+        as_of: str | None = None,
+        title: str | None = None,
+        chunk_chars: int = 500,
+        max_bytes: int = 50_000_000,
+        limits: ReadLimits | None = None,
+        official: bool = False,
+        keep_original: bool = False,
+        origin: Path | None = None,
+        confidence: str | None = None,
+        scope: str = SCOPE_PUBLIC,
+        municipality: str | None = None,
+        existing: dict[str, Any] | bool | None = None,  # None: look the record up; False: there is none
+    ) -> "PreparedDocument | IngestResult":
+        """Everything of `ingest` but storing: the masked record to write, or the result when there is nothing to
+        write (unchanged, or an error). Reads nothing but the file and (unless `existing` is given) its old record,
+        so that files can be prepared in worker processes."""
         path = Path(path)
         label = str(origin or path)
         if kind not in DOCUMENT_KINDS:
@@ -309,7 +327,9 @@ class DocumentStore:
                 raise IngestError(f"{path}: ファイルが見つかりません")
             doc_id = document_id(identity)
             digest = file_hash(path)
-            existing = self.get(doc_id)
+            if existing is None:
+                existing = self.get(doc_id)
+            existing = existing if isinstance(existing, dict) else None
             same_options = existing and existing.get("format") == RECORD_FORMAT and existing.get("kind") == kind and (
                 existing.get("as_of_given") == as_of
                 and existing.get("official", False) == official
@@ -348,9 +368,6 @@ class DocumentStore:
             origin=shown_origin,
             chunk_chars=chunk_chars,
         )
-        if existing:
-            self._purge_originals(existing, keep=path)
-        original = self._keep_original(path, doc_id) if keep_original else None
         masked = sorted(mask.kinds)
         flagged = sum(1 for c in chunks if c.instruction_like)
         record = {
@@ -368,23 +385,35 @@ class DocumentStore:
             "municipality": municipality,
             "masked": masked,
             "instruction_like_chunks": flagged,
-            "original": original,
+            "original": None,
             "content_hash": digest,
             "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "chunks": [c.to_dict() for c in chunks],
         }
-        write_json_atomic(self._record_path(doc_id), record)
+        return PreparedDocument(label, path, record, chunks, existing, keep_original, as_of is not None)
+
+    def commit(self, prepared: "PreparedDocument") -> IngestResult:
+        """Store a prepared document: keep the original if asked, purge older copies, write the record."""
+        record = dict(prepared.record)
+        if prepared.existing:
+            self._purge_originals(prepared.existing, keep=prepared.path)
+        if prepared.keep_original:
+            record["original"] = self._keep_original(prepared.path, record["doc_id"])
+        self.backend.put(record)
+        kept, masked, flagged = bool(record["original"]), record["masked"], record["instruction_like_chunks"]
+        official = bool(record["official"])
         return IngestResult(
-            label,
-            "updated" if existing else "added",
-            _ingest_message(len(chunks), masked, flagged, confidence=confidence, scope=scope, municipality=municipality,
-                            as_of_given=as_of is not None, kept=bool(original)),
-            len(chunks),
-            doc_id,
+            prepared.label,
+            "updated" if prepared.existing else "added",
+            _ingest_message(len(prepared.chunks), masked, flagged, confidence=record["confidence"],
+                            scope=record["scope"], municipality=record["municipality"],
+                            as_of_given=prepared.as_of_given, kept=kept),
+            len(prepared.chunks),
+            record["doc_id"],
             masked=tuple(masked),
             instruction_like=flagged,
             official=official,
-            original_kept=bool(original),
+            original_kept=kept,
         )
 
     # -- records written by earlier versions --------------------------------------------------------
@@ -395,11 +424,7 @@ class DocumentStore:
         """Mask and screen records stored before ingest did so (their text may hold personal data)."""
         upgraded = 0
         rules = load_instruction_rules(self.corpus_dir)
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, OSError):
-                continue
+        for record in self.records():
             if record.get("format") == RECORD_FORMAT:
                 continue
             mask = _Masked(set())
@@ -428,7 +453,7 @@ class DocumentStore:
             )
             if record.get("origin") and not Path(str(record["origin"])).resolve().is_relative_to(self.folder.resolve()):
                 record["origin"] = mask(str(record["origin"]))
-            write_json_atomic(path, record)
+            self.backend.put(record)
             upgraded += 1
         return upgraded
 

@@ -130,7 +130,8 @@ class HybridRetriever:
         allowed = np.array([filters.accepts(c) for c in chunks], dtype=bool)
         bm25 = np.where(allowed, self.bm25_scores(query), 0.0) if mode != "dense" else np.zeros(len(chunks))
         dense = self.dense_scores(query, filters, self.pool) if mode != "bm25" else {}
-        dense = {sid: s for sid, s in dense.items() if allowed[self.index.position[sid]]}
+        # A vector the served build does not hold (a server index changed since this worker loaded it) is skipped.
+        dense = {sid: s for sid, s in dense.items() if sid in self.index.position and allowed[self.index.position[sid]]}
         top_bm25 = np.argsort(-bm25)[: self.pool]
         pool = {int(i) for i in top_bm25 if bm25[i] > 0}
         pool |= {self.index.position[sid] for sid in dense}

@@ -9,19 +9,18 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
-from filelock import FileLock
 
 from assistant.audit import AUDIT_EXPORT, INGEST, REBUILD, parse_since
-from assistant.index.store import build_index, index_status
+from assistant.index.store import build_index, index_status, update_index
+from assistant.index.locks import documents_lock
 from assistant.ingest.docstore import (
     CONFIDENCES,
     SCOPE_MUNICIPALITY,
     SCOPE_PUBLIC,
     UNCONFIRMED,
     DocumentStore,
-    IngestResult,
 )
-from assistant.ingest.limits import ReadLimits
+from assistant.ingest.pipeline import IngestOptions, IngestReport, Upload, ingest_documents
 from assistant.ui.common import ADMIN_GROUP, ADMIN_LIMIT, current_viewer, friendly_errors, user_error
 from assistant.ui.context import UIContext
 from assistant.ui.render import (
@@ -41,7 +40,6 @@ from assistant.ui.render import (
 
 ACCEPTED_TYPES = [".pdf", ".docx", ".xlsx", ".csv", ".html", ".htm", ".md", ".txt"]
 BUILD_STAGES = 6  # build_index reports five stages; the sixth is loading the new index
-CHANGED = {"added", "updated", "removed"}
 SCOPE_CHOICES = [(SCOPE_PUBLIC_LABEL, SCOPE_PUBLIC), (SCOPE_MUNICIPALITY_LABEL, SCOPE_MUNICIPALITY)]
 # The confidence an uploader starts from: official material is confirmed, a municipality's own is to be checked.
 DEFAULT_CONFIDENCE = {SCOPE_PUBLIC: CONFIRMED, SCOPE_MUNICIPALITY: UNCONFIRMED}
@@ -50,7 +48,7 @@ Progress = Callable[..., Any]
 
 
 def _store(context: UIContext) -> DocumentStore:
-    return DocumentStore(context.settings.documents_dir, context.settings.corpus_dir)
+    return DocumentStore.for_settings(context.settings)
 
 
 def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
@@ -61,46 +59,6 @@ def _status(context: UIContext) -> tuple[str, pd.DataFrame]:
     if served:
         text += f"  \n**回答に使用中の索引:** {served['build_id']}（{served['chunks']} チャンク）"
     return text, documents
-
-
-@dataclass(frozen=True)
-class UploadOptions:
-    """What the uploader chose for the files of one 登録."""
-
-    kind: str
-    as_of: str | None
-    title: str | None
-    scope: str
-    municipality: str | None
-    confidence: str
-    keep_original: bool
-
-
-def _ingest_one(context: UIContext, store: DocumentStore, upload: Path, options: UploadOptions) -> IngestResult:
-    """Ingest the upload where Gradio put it; the same file name is the same document.
-
-    Nothing of the upload is kept unless the administrator asks for it (then outside any served folder).
-    """
-    settings = context.settings
-    result = store.ingest(
-        upload,
-        origin=context.uploads_dir / Path(upload.name).name,
-        kind=options.kind,
-        as_of=options.as_of,
-        title=options.title,
-        chunk_chars=settings.chunk_chars,
-        max_bytes=int(settings.max_file_mb * 1_000_000),
-        limits=ReadLimits.from_settings(settings),
-        official=options.scope == SCOPE_PUBLIC,
-        confidence=options.confidence,
-        scope=options.scope,
-        municipality=options.municipality,
-        keep_original=options.keep_original,
-    )
-    return IngestResult(
-        upload.name, result.status, result.message, result.chunks, result.doc_id,
-        result.masked, result.instruction_like, result.official, result.original_kept,
-    )
 
 
 def rebuild(context: UIContext, progress: Progress, offset: float = 0.0, span: float = 1.0) -> str:
@@ -264,20 +222,21 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         named = (title_text or "").strip() or None
         if named and len(paths) > 1:
             raise user_error("タイトルは 1 つのファイルを登録するときだけ指定できます（複数のときは空欄にしてください）")
-        options = UploadOptions(
-            kind=kind_value, as_of=(as_of_text or "").strip() or None, title=named, scope=scope_value,
-            municipality=(municipality_text or "").strip() or None, confidence=confidence_value, keep_original=bool(keep),
+        options = IngestOptions(
+            kind=kind_value, as_of=(as_of_text or "").strip() or None, title=named,
+            official=scope_value == SCOPE_PUBLIC, confidence=confidence_value, scope=scope_value,
+            municipality=(municipality_text or "").strip() or None, keep_original=bool(keep),
         )
-        store = _store(context)
-        share = 0.5 if and_rebuild else 1.0
-        outcomes: list[IngestResult] = []
-        with FileLock(str(context.settings.home / ".documents.lock")):
-            for number, path in enumerate(paths):
-                progress(share * number / len(paths), desc=f"{path.name} を読み込んでいます（{number + 1}/{len(paths)}）")
-                outcomes.append(_ingest_one(context, store, path, options))
-        errors = sum(1 for r in outcomes if r.status == "error")
-        lines = [f"{len(paths)} 件のファイルを処理しました（エラー {errors} 件）。"]
-        lines += _after_change(context, outcomes, and_rebuild, progress, share)
+        # The same file name is the same document; nothing of the upload is kept unless asked for.
+        uploads = [Upload(path, origin=context.uploads_dir / path.name, label=path.name) for path in paths]
+        report = ingest_documents(
+            context.settings, uploads, options,
+            update_index=bool(and_rebuild), knowledge=context.assistant.knowledge,
+            progress=lambda event: progress(event.fraction, desc=("索引: " if event.stage == "index" else "") + event.message),
+        )
+        outcomes = report.results
+        lines = [f"{len(paths)} 件のファイルを処理しました（エラー {report.errors} 件）。"]
+        lines += _index_lines(context, report)
         context.audit.record(
             INGEST, viewer.actor(),
             detail="; ".join(f"{r.path}: {r.status}" + (f"（{r.message}）" if r.status == "error" else "") for r in outcomes),
@@ -290,9 +249,15 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
         viewer = current_viewer(context, request)
         with friendly_errors():
             viewer.require_admin()
-        with FileLock(str(context.settings.home / ".documents.lock")):
+        with documents_lock(context.settings):
             outcome = _store(context).remove_document(doc_id)
-        lines = [f"{outcome.path}: {outcome.message}"] + _after_change(context, [outcome], and_rebuild, progress, 0.0)
+        lines = [f"{outcome.path}: {outcome.message}"]
+        if outcome.status == "removed" and and_rebuild:
+            progress(0.5, desc="索引を更新しています")
+            report = update_index(context.settings, context.assistant.knowledge, {doc_id})
+            lines += _index_lines(context, IngestReport(results=[outcome], index=report))
+        elif outcome.status == "removed":
+            lines.append("索引はまだ更新していません。「索引を再構築」を押すと回答から外れます。")
         context.audit.record(INGEST, viewer.actor(), detail=f"{outcome.path}: {outcome.status}")
         table = pd.DataFrame(ingest_rows([outcome.to_dict()]), columns=INGEST_HEADERS)
         return ("  \n".join(lines), table, *listing())
@@ -346,12 +311,13 @@ def build_admin_page(context: UIContext, tab: gr.Tab) -> None:
     tab.select(show_status, outputs=[status, documents, records], api_name="admin_open", show_progress="hidden")
 
 
-def _after_change(
-    context: UIContext, outcomes: list[IngestResult], and_rebuild: bool, progress: Progress, share: float
-) -> list[str]:
-    """Rebuild after a change when asked, or say that answers do not use the change yet."""
-    if not any(r.status in CHANGED for r in outcomes):
-        return []
-    if and_rebuild:
-        return [rebuild(context, progress, offset=share, span=1 - share)]
-    return ["索引はまだ再構築していません。「索引を再構築」を押すと回答に反映されます。"]
+def _index_lines(context: UIContext, report: Any) -> list[str]:
+    """What happened to the index after an ingest (the running assistant switches to an updated one)."""
+    if report.index is not None:
+        context.assistant.reload_index()
+        context.assistant.warm_up()
+        how = "差分で更新しました" if report.index.incremental else "再構築しました"
+        return [f"索引を{how}（{report.index.chunks} チャンク、{report.index.seconds:.1f} 秒）"]
+    if report.changed:
+        return ["索引はまだ再構築していません。「索引を再構築」を押すと回答に反映されます。"]
+    return []

@@ -279,7 +279,7 @@ def test_admin_ingest_reports_each_file_and_rebuilds(client: Client, running_app
     rows = {row[0]: row for row in results["data"]}
     assert rows[good.name][1] == "追加" and rows[good.name][2] >= 1
     assert rows[broken.name][1] == "エラー" and rows[broken.name][3]
-    assert "2 件のファイルを処理しました（エラー 1 件）" in message and "索引を再構築しました" in message
+    assert "2 件のファイルを処理しました（エラー 1 件）" in message and "索引を差分で更新しました" in message
     assert "最新" in status
     listed = [row[0] for row in documents["data"]]  # other tests of the session may have added documents too
     assert good.stem in listed and broken.stem not in listed
@@ -323,14 +323,14 @@ def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
         time.sleep(0.1)
     message, results, status, _, _ = ingest.result(timeout=300)
     assert answer[5]["citations"] and results["data"][0][1] == "追加"
-    assert "索引を再構築しました" in message and "最新" in status
+    assert "索引を差分で更新しました" in message and "最新" in status
     assert chat_finished_first, f"the chat answer ({chat_seconds:.1f} s) waited for the ingest"
     assert any(note.startswith("索引:") for note in progress_notes), progress_notes
 
 
 def test_rebuild(client: Client) -> None:
     message, status, documents = client.predict(api_name="/admin_rebuild")
-    assert "索引を再構築しました" in message and "最新" in status and documents["data"]
+    assert "索引を差分で更新しました" in message and "最新" in status and documents["data"]
 
 
 def test_with_login_off_a_request_through_a_proxy_does_not_administer(running_app: RunningApp) -> None:
