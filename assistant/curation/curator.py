@@ -4,6 +4,7 @@ models and rules before it is stored, and written to the audit log."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -264,6 +265,7 @@ class Curator:
         """Store planned changes together (one transaction) and write them to the audit log."""
         if not changes:
             return []
+        self._still_applies(changes)
         sources = list({c.source.id: c.source for c in changes if c.source is not None}.values())
         stored = self.store.record(
             [NewCorrection(c.ref.path, c.correction.before, c.correction.after, c.correction.confidence,
@@ -280,6 +282,23 @@ class Curator:
                        + f"（理由: {change.correction.reason}）",
             )
         return stored
+
+    def _still_applies(self, changes: list[PlannedChange]) -> None:
+        """Planned changes still apply to the corrections in force now (another administrator may have changed the
+        same fact since the preview)."""
+        overlay = self.store.overlay()
+        start = overlay.revision + 1
+        for number, change in enumerate(changes):
+            correction = dataclasses.replace(change.correction, id=start + number)
+            overlay = overlay.with_correction(correction, change.source)
+        outcomes = {o.correction: o for o in self.knowledge(overlay).overlay_outcomes}
+        for number, change in enumerate(changes):
+            outcome = outcomes[start + number]
+            if outcome.status != "applied":
+                raise CurationError(
+                    f"{change.before.entry_label} / {change.ref.field_label} は、確認のあとに変わりました（{outcome.message or outcome.label}）。"
+                    "今の内容を確かめてから、もう一度操作してください"
+                )
 
     def set(self, request: SetRequest, actor: Actor = CLI_ACTOR) -> tuple[PlannedChange, HistoryRow]:
         planned = self.plan(request)

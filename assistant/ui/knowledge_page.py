@@ -12,6 +12,7 @@ import pandas as pd
 
 from assistant.audit import ACCESS_DENIED, KNOWLEDGE_EXPORT
 from assistant.curation.curator import Curator, CurationError, PlannedChange, SetRequest, brief
+from assistant.curation.store import HistoryRow
 from assistant.curation.tables import ImportPlan, TableImporter, field_label
 from assistant.index.store import build_index
 from assistant.ingest.docstore import DocumentStore
@@ -56,7 +57,7 @@ def history_table(curator: Curator, path: str | None = None) -> pd.DataFrame:
     rows = []
     for row in curator.log(path or None):
         confidence = f"{row['confidence_before'] or '未設定'}→{row['confidence']}" if row["confidence"] else ""
-        rows.append([row["id"], row["at"], row["user"] or "（名前なし）", "取り消し" if row["action"] == "revert" else "補正",
+        rows.append([row["id"], row["at"][:19].replace("T", " "), row["user"] or "（名前なし）", "取り消し" if row["action"] == "revert" else "補正",
                      row["path"], brief(row["before"]), brief(row["after"]), confidence, row["source"] or "",
                      row["reason"], row["status"]])
     return pd.DataFrame(rows, columns=HISTORY_HEADERS)
@@ -98,6 +99,18 @@ def diff_html(rows: list[tuple[str, str, str]], title: str = "") -> str:
     head = f"<p><b>{esc(title)}</b></p>" if title else ""
     return (f"{head}<table class='checklist-items knowledge-diff'><tr><th>項目</th><th>変更前</th><th>変更後</th></tr>"
             f"{body}</table>")
+
+
+def revert_diff_rows(target: HistoryRow) -> list[tuple[str, str, str]]:
+    """What taking a change back changes: its value, confidence and source, the other way round."""
+    rows = []
+    if target.after != target.before:
+        rows.append(("値", shown(target.after), shown(target.before)))
+    if target.confidence:
+        rows.append(("確度", target.confidence, target.confidence_before or "未設定（項目全体の確度）"))
+    if target.source:
+        rows.append(("出典", target.source, "（この出典を外す）"))
+    return rows
 
 
 def change_diff_html(changes: list[PlannedChange]) -> str:
@@ -162,7 +175,8 @@ def build_knowledge_page(context: UIContext, tab: gr.Tab) -> None:
         unconfirmed = gr.Checkbox(value=True, label="要確認のものだけ（確認が必要なもの）", scale=1, elem_id="knowledge-unconfirmed")
         query = gr.Textbox(label="絞り込み（空白区切りで AND）", placeholder="例: 予防接種 準ずる", scale=2, elem_id="knowledge-query")
     facts = gr.Dataframe(headers=FACT_HEADERS, value=pd.DataFrame([], columns=FACT_HEADERS), interactive=False, wrap=True,
-                         max_height=360, label="事実の一覧（行を選ぶと下に表示）", elem_id="knowledge-facts")
+                         max_height=360, column_widths=["20%", "24%", "14%", "28%", "7%", "7%"],
+                         label="事実の一覧（行を選ぶと下に表示）", elem_id="knowledge-facts")
     with gr.Row():
         with gr.Column(scale=3):
             path = gr.Textbox(label="項目の指定", placeholder="例: cases.5.analogous_statutory_affair", elem_id="knowledge-path")
@@ -190,7 +204,9 @@ def build_knowledge_page(context: UIContext, tab: gr.Tab) -> None:
     diff = gr.HTML(label="変更前と変更後", elem_id="knowledge-diff")
     with gr.Accordion("補正の履歴と取り消し", open=True, elem_id="knowledge-history-box"):
         history = gr.Dataframe(headers=HISTORY_HEADERS, value=pd.DataFrame([], columns=HISTORY_HEADERS), interactive=False,
-                               wrap=True, max_height=300, label="補正の履歴（新しいものが下）", elem_id="knowledge-history")
+                               wrap=True, max_height=300,
+                               column_widths=["5%", "11%", "7%", "6%", "13%", "12%", "12%", "8%", "10%", "9%", "7%"],
+                               label="補正の履歴（新しいものが下。行を選ぶと変更前と変更後を表示）", elem_id="knowledge-history")
         with gr.Row():
             revert_ids = gr.Textbox(label="取り消す補正の番号（空白区切り）", scale=1, elem_id="knowledge-revert-ids")
             revert_reason = gr.Textbox(label="取り消す理由", scale=2, elem_id="knowledge-revert-reason")
@@ -280,8 +296,8 @@ def build_knowledge_page(context: UIContext, tab: gr.Tab) -> None:
             return ("  \n".join(lines), diff_html(planned.diff(), f"{planned.before.entry_label} / {planned.ref.field_label}"),
                     fact_markdown(data), fact_table(curator, kind_value, only_unconfirmed, text), history_table(curator))
 
-    def revert(ids_text: str, why: str, and_reindex: bool, kind_value: str, only_unconfirmed: bool, text: str,
-               request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    def revert(ids_text: str, why: str, and_reindex: bool, path_text: str, kind_value: str, only_unconfirmed: bool,
+               text: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         viewer = guarded(request, "取り消し")
         with friendly_errors():
             try:
@@ -294,8 +310,10 @@ def build_knowledge_page(context: UIContext, tab: gr.Tab) -> None:
             if and_reindex:
                 lines.append(_reindex(context, progress))
             targets = curator.store.history(ids=[r.reverts for r in rows if r.reverts is not None])
-            rows_html = "".join(diff_html([("値", shown(t.after), shown(t.before))], f"#{t.id} {t.path}") for t in targets)
-            return "  \n".join(lines), rows_html, fact_table(curator, kind_value, only_unconfirmed, text), history_table(curator)
+            rows_html = "".join(diff_html(revert_diff_rows(t), f"#{t.id} {t.path}") for t in targets)
+            shown_detail = fact_markdown(curator.show(path_text)) if (path_text or "").strip() else gr.skip()
+            return ("  \n".join(lines), rows_html, shown_detail, fact_table(curator, kind_value, only_unconfirmed, text),
+                    history_table(curator))
 
     def select_history(data: gr.SelectData) -> str:
         row = data.row_value if isinstance(data.row_value, list) else None
@@ -354,8 +372,8 @@ def build_knowledge_page(context: UIContext, tab: gr.Tab) -> None:
     preview_button.click(preview, inputs=form, outputs=[message, diff], api_name="knowledge_preview")
     save_button.click(save, inputs=[*form, reindex, *filters], outputs=[message, diff, detail, facts, history],
                       api_name="knowledge_set", **admin_options)
-    revert_button.click(revert, inputs=[revert_ids, revert_reason, reindex, *filters], outputs=[message, diff, facts, history],
-                        api_name="knowledge_revert", **admin_options)
+    revert_button.click(revert, inputs=[revert_ids, revert_reason, reindex, path, *filters],
+                        outputs=[message, diff, detail, facts, history], api_name="knowledge_revert", **admin_options)
     history.select(select_history, outputs=[diff], api_name="knowledge_history_select", api_visibility="undocumented")
     export_button.click(export, outputs=[export_file], api_name="knowledge_export")
     import_preview_button.click(import_preview, inputs=[table_file, mapping, table_as_of, table_title],

@@ -155,3 +155,11 @@ def test_merge_refuses_an_unreadable_overlay(tmp_path: Path) -> None:
     with pytest.raises(MergeError, match="補正できません"):
         read_overlay(bad)
     assert Overlay.from_dict({"format": 1}).empty
+
+
+def test_a_change_planned_before_another_administrators_change_is_refused(curator: Curator) -> None:
+    mine = curator.plan(SetRequest("cases.13.aliases", add=["ひとり親応援給付"], reason="追加"))
+    curator.set(SetRequest("cases.13.aliases", add=["ひとり親応援金"], reason="別の管理者が先に追加"))
+    with pytest.raises(CurationError, match="確認のあとに変わりました"):
+        curator.commit([mine])
+    assert curator.knowledge().cases[13].aliases[-1] == "ひとり親応援金" and curator.store.revision() == 1
