@@ -27,6 +27,7 @@ TABLE_MODULES = (
     "assistant.ownership",
     "assistant.ingest.records",
     "assistant.index.remote",
+    "assistant.curation.store",
 )
 MIGRATION_LOCK = 0x6173_7301  # pg_advisory_xact_lock key: one process migrates at a time
 

@@ -428,9 +428,10 @@ class Planner:
                 self._say(answer.reasons, self.t("info_scope", "case", case=case.id, affair=case.analogous_statutory_affair),
                           refs, uncertain=confidence == UNCONFIRMED)
             if case.information_kinds:
-                refs = self._cite(answer, f"case-{case.id:02d}", ["照会する情報の種類"])
+                confidence = case.effective_information_confidence
+                refs = self._cite(answer, f"case-{case.id:02d}", ["照会する情報の種類"], confidence=confidence)
                 self._say(answer.reasons, self.t("info_scope", "kinds", kinds="、".join(case.information_kinds)), refs,
-                          uncertain=case.confidence == UNCONFIRMED)
+                          uncertain=confidence == UNCONFIRMED)
         provider = next((i for i in self.knowledge.procedure.checklist if i.id == "req-providers"), None)
         if provider is not None:
             refs = self._cite(answer, "check-req-providers")

@@ -39,6 +39,8 @@ def case_text(case: Case) -> str:
     number = case.case_number
     if number and case.case_number_confidence:
         number += f"（{case.case_number_confidence}）"
+    # The information fields name their own confidence only when it is stated apart from the entry's.
+    information = f"（{case.information_confidence}）" if case.information_confidence else ""
     return "\n".join(
         [
             case_title(case),
@@ -52,7 +54,9 @@ def case_text(case: Case) -> str:
                     ("目的を表す語", case.purpose_terms),
                     ("給付の内容", case.benefit),
                     ("実務上の呼び方", case.aliases),
-                    ("照会する情報の種類", case.information_kinds),
+                    (f"照会する情報の種類{information}", case.information_kinds),
+                    (f"情報照会者{information}", case.information_queriers),
+                    (f"情報提供者{information}", case.information_providers),
                     ("事務名の例", case.example_affairs),
                     ("紛らわしいもの", case.distinguish_from),
                     ("補足", case.notes),

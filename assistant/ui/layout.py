@@ -1,4 +1,4 @@
-"""The whole app: a header, five tabs, and the settings that keep it offline and Japanese."""
+"""The whole app: a header, six tabs, and the settings that keep it offline and Japanese."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from assistant.ui.chat_page import build_chat_page
 from assistant.ui.checklist_page import build_checklist_page
 from assistant.ui.common import current_viewer
 from assistant.ui.context import UIContext, new_session_id
+from assistant.ui.knowledge_page import build_knowledge_page
 from assistant.ui.locale import japanese_everywhere
 from assistant.ui.reply_page import build_reply_page
 
@@ -163,6 +164,8 @@ def build_app(context: UIContext) -> gr.Blocks:
                 build_cases_page(context)
             with gr.Tab("資料管理", id="admin", elem_id="tab-admin", visible=False) as admin_tab:
                 build_admin_page(context, admin_tab)
+            with gr.Tab("知識の管理", id="knowledge", elem_id="tab-knowledge", visible=False) as knowledge_tab:
+                build_knowledge_page(context, knowledge_tab)
 
         def start(request: gr.Request) -> tuple[Any, ...]:
             viewer = current_viewer(context, request)
@@ -175,11 +178,12 @@ def build_app(context: UIContext) -> gr.Blocks:
                 new_session_id("check"),
                 gr.Tab(visible=viewer.can_draft_replies),
                 gr.Tab(visible=viewer.can_administer),
+                gr.Tab(visible=viewer.can_administer),
             )
 
         demo.load(
             start,
-            outputs=[viewer_label, chat_session, checklist_session, reply_tab, admin_tab],
+            outputs=[viewer_label, chat_session, checklist_session, reply_tab, admin_tab, knowledge_tab],
             api_name="session_start",
             show_progress="hidden",
         )
