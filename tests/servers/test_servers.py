@@ -55,6 +55,11 @@ def _call(http: httpx.Client, url: str, name: str, *data: Any) -> list[Any]:
     raise AssertionError(f"{name}: no result")
 
 
+def _chat(http: httpx.Client, url: str, session: str, text: str, history: list[Any]) -> list[Any]:
+    """The chat endpoint with all its inputs: session, message, history, the turn map and the browser token."""
+    return _call(http, url, "chat", session, text, history, {}, None)
+
+
 def _checklist(outputs: list[Any]) -> dict[str, Any]:
     return next(v for v in reversed(outputs) if isinstance(v, dict) and "progress" in v and "step" in v)
 
@@ -90,7 +95,7 @@ def test_an_ingest_by_one_process_answers_in_every_worker(servers, tmp_path: Pat
         deadline = time.monotonic() + 15
         with httpx.Client(timeout=120) as http:
             while True:
-                outputs = _call(http, worker, "chat", f"srv-{uuid.uuid4().hex[:8]}", f"{phrase}とは何ですか", [])
+                outputs = _chat(http, worker, f"srv-{uuid.uuid4().hex[:8]}", f"{phrase}とは何ですか", [])
                 if phrase in json.dumps(outputs[-1]["citations"], ensure_ascii=False):
                     break
                 assert time.monotonic() < deadline, f"{worker} does not answer from the new document"
@@ -103,8 +108,8 @@ def test_a_consultation_started_on_one_worker_continues_on_the_other(servers) ->
     session = f"srv-chat-{uuid.uuid4().hex[:8]}"
     first, second = servers["workers"][:2]
     with httpx.Client(timeout=120) as http:
-        one = _call(http, first, "chat", session, "子どもの医療費助成で住民税の情報を照会したいです。", [])
-        two = _call(http, second, "chat", session, "その場合、届出はいつまでに出せばよいですか？", one[0])
+        one = _chat(http, first, session, "子どもの医療費助成で住民税の情報を照会したいです。", [])
+        two = _chat(http, second, session, "その場合、届出はいつまでに出せばよいですか？", one[0])
     assert one[-1]["turn"] == 1 and two[-1]["turn"] == 2 and two[-1]["session"] == session
 
 
@@ -128,3 +133,25 @@ def test_feedback_is_stored_in_the_server_database(servers) -> None:  # noqa: AN
     dispose_engines()  # a fresh connection, as another worker would have
     stored = DialogueStore(os.environ["ASSISTANT_DATABASE_URL"]).feedback(session)
     assert [(f.turn, f.rating, f.comment) for f in stored] == [(1, 1, "わかりやすい")]
+
+
+def test_a_knowledge_correction_by_one_process_is_used_by_every_worker(servers, tmp_path: Path) -> None:  # noqa: ANN001
+    alias = f"もみじ{uuid.uuid4().hex[:6]}応援給付"
+    changed = _cli(tmp_path / "curating-home", "knowledge", "set", "cases.13.aliases", "--add", alias,
+                   "--reason", "サーバー試験", "--no-index", "--json")
+    assert changed.returncode == 0, changed.stderr
+    for worker in servers["workers"]:
+        deadline = time.monotonic() + 15
+        with httpx.Client(timeout=120) as http:
+            while True:
+                rows = _call(http, worker, "cases_search", alias, "すべて")[0]["data"]
+                if rows:
+                    break
+                assert time.monotonic() < deadline, f"{worker} does not see the correction"
+                time.sleep(1)
+        assert len(rows) == 1 and "13" in str(rows[0][0])
+    log = json.loads(_cli(tmp_path / "other-home", "knowledge", "log", "cases.13.aliases", "--json").stdout)
+    newest = log[-1] if isinstance(log, list) else log["history"][-1]
+    reverted = _cli(tmp_path / "other-home", "knowledge", "revert", str(newest["id"]), "--reason", "試験の後始末",
+                    "--no-index", "--json")
+    assert reverted.returncode == 0, reverted.stderr
