@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from assistant.yamlio import load_yaml
+
 from assistant.config import DEFAULT_CORPUS_DIR
 
 VOCABULARY_PATH = DEFAULT_CORPUS_DIR / "privacy.yaml"
@@ -148,7 +150,7 @@ def _mapping(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 def load_vocabulary(path: Path = VOCABULARY_PATH) -> Vocabulary:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise VocabularyError(f"{Path(path).name}: cannot be read: {exc}") from exc
     where = Path(path).name

@@ -99,6 +99,8 @@ class Assistant:
         self._failed_stamp: PointerStamp = None
         self._knowledge: Knowledge | None = None
         self._knowledge_stamp: PointerStamp = None
+        self._reader_model: Any = None
+        self._reader_model_lock = threading.Lock()
         self.timings: dict[str, float] = {}
 
     @property
@@ -295,12 +297,16 @@ class Assistant:
     def answerer(self):  # noqa: ANN201
         return self._current().answerer
 
-    @functools.cached_property
+    @property
     def reader_model(self):  # noqa: ANN201
         """The learned reader for the corpus's utterances (trained once and cached under ASSISTANT_HOME)."""
-        from assistant.understand.training import build_model
+        if self._reader_model is None:
+            with self._reader_model_lock:  # the warm-up thread and a first request must not train it twice
+                if self._reader_model is None:
+                    from assistant.understand.training import build_model
 
-        return build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._say)
+                    self._reader_model = build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._say)
+        return self._reader_model
 
     def _make_retriever(self, index: Any):  # noqa: ANN202
         from assistant.retrieve.hybrid import HybridRetriever, Reranker
@@ -340,6 +346,22 @@ class Assistant:
     def warm_up(self) -> None:
         """Load everything a first answer needs (index, models, advisors)."""
         _ = self.answerer
+
+    def warm_up_in_background(self, on_error: Callable[[Exception], None] | None = None) -> threading.Thread:
+        """Start `warm_up` in a daemon thread (the web page answers meanwhile; a first question waits for it).
+
+        A failure is passed to `on_error`; the first question then meets the same error and shows it."""
+
+        def run() -> None:
+            try:
+                self.warm_up()
+            except Exception as exc:  # noqa: BLE001 - reported, and raised again by the first request
+                if on_error is not None:
+                    on_error(exc)
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     # -- single-turn operations ---------------------------------------------------------------
     def classify(self, text: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+
+from assistant.yamlio import load_yaml
 
 from assistant.advise.classify import CaseCandidate, CaseClassifier
 from assistant.advise.notify import AffairFacts, NotificationAdvisor
@@ -582,7 +583,7 @@ class Planner:
 
 
 def _load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return load_yaml(path.read_text(encoding="utf-8")) or {}
 
 
 def _sentences(text: str) -> list[str]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from assistant.yamlio import load_yaml
+
 from assistant.knowledge import Knowledge, load_knowledge
 from assistant.knowledge.loader import CURATED_SOURCES_FILE
 from assistant.knowledge.overlay import (
@@ -56,7 +58,7 @@ class MergeReport:
 
 def read_overlay(path: Path) -> Overlay:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise MergeError(f"{Path(path).name} を補正ファイルとして読めません（{exc}）") from exc
     try:

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from assistant.yamlio import load_yaml
+
 from assistant.advise.matching import fold
 from assistant.audit import CLI_ACTOR, Actor
 from assistant.curation.curator import (
@@ -69,7 +71,7 @@ class ColumnWords:
     def load(cls, corpus_dir: Path) -> ColumnWords:
         path = Path(corpus_dir) / COLUMNS_FILE
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise CurationError(f"{COLUMNS_FILE} を読めません（{exc}）") from exc
         fields = data.get("fields") or {}

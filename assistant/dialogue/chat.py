@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import yaml
+
+from assistant.yamlio import load_yaml
 
 from assistant.answer.compose import result_dict
 from assistant.dialogue.consultations import Consultation, ConsultationIndex
@@ -69,7 +70,7 @@ class ChatService:
         self._phraser = phraser
         self._consultations: ConsultationIndex | None = None
         path = assistant.settings.corpus_dir / SUGGESTIONS_FILE
-        self._suggestions = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self._suggestions = load_yaml(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     # -- public API ------------------------------------------------------------------------------
     def turn(

@@ -8,6 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
+
+from assistant.yamlio import load_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 HOSTS_FILE = "source-hosts.yaml"
@@ -31,7 +33,7 @@ def load_host_kinds(corpus_dir: Path) -> tuple[HostKind, ...]:
     if not path.is_file():
         return ()
     try:
-        return tuple(HostKind.model_validate(item) for item in yaml.safe_load(path.read_text(encoding="utf-8")) or [])
+        return tuple(HostKind.model_validate(item) for item in load_yaml(path.read_text(encoding="utf-8")) or [])
     except (ValidationError, TypeError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: 形式が正しくありません（{exc}）") from exc
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+
+from assistant.yamlio import load_yaml
 from pydantic import BaseModel, ValidationError
 
 from assistant.knowledge.models import (
@@ -83,7 +85,7 @@ class Knowledge:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CorpusError(f"{path.name}: YAML として読めません: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -128,7 +130,7 @@ def _split_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     except ValueError as exc:
         raise CorpusError(f"guidance/{path.name}: front matter is not closed with ---") from exc
     try:
-        meta = yaml.safe_load(header) or {}
+        meta = load_yaml(header) or {}
     except yaml.YAMLError as exc:
         raise CorpusError(f"guidance/{path.name}: front matter is not valid YAML: {exc}") from exc
     return meta, body

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
+
+from assistant.yamlio import load_yaml
 
 from assistant.advise.matching import fold
 from assistant.understand.model import INTENT_THRESHOLD, Prediction, ReaderModel
@@ -34,7 +35,7 @@ class ReaderVocabulary:
 
     @classmethod
     def load(cls, corpus_dir: Path) -> "ReaderVocabulary":
-        data = yaml.safe_load((corpus_dir / VOCABULARY_FILE).read_text(encoding="utf-8")) or {}
+        data = load_yaml((corpus_dir / VOCABULARY_FILE).read_text(encoding="utf-8")) or {}
         references = data.get("references", {})
         return cls(
             tuple(fold(w) for w in references.get("first", [])),
