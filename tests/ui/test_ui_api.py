@@ -25,6 +25,8 @@ DOCUMENTED = {
     "reply_draft", "reply_export",
     "cases_search", "case_detail",
     "admin_ingest", "admin_remove", "admin_rebuild", "admin_status", "admin_open", "admin_audit_export",
+    "knowledge_facts", "knowledge_open", "knowledge_show", "knowledge_preview", "knowledge_set", "knowledge_revert",
+    "knowledge_export", "knowledge_import_preview", "knowledge_import",
 }
 MAX_CHECKLIST_INPUTS = 120
 
@@ -330,7 +332,7 @@ def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
 
 def test_rebuild(client: Client) -> None:
     message, status, documents = client.predict(api_name="/admin_rebuild")
-    assert "索引を差分で更新しました" in message and "最新" in status and documents["data"]
+    assert "索引を再構築しました" in message and "最新" in status and documents["data"]
 
 
 def test_with_login_off_a_request_through_a_proxy_does_not_administer(running_app: RunningApp) -> None:

@@ -100,7 +100,7 @@ def test_administrator_uploads_documents(auth_app: RunningApp, tmp_path: Path) -
         api_name="/admin_ingest",
     )
     assert results["data"][0][1] == "追加" and "要確認" in results["data"][0][3]
-    assert "索引を再構築しました" in message and "最新" in status
+    assert "索引を差分で更新しました" in message and "最新" in status
     assert document.stem in [row[0] for row in documents["data"]]
 
 

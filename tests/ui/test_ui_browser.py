@@ -243,7 +243,7 @@ def test_administrator_uploads_a_municipal_document_and_removes_it(page, running
     page.fill("#admin-municipality input, #admin-municipality textarea", "もみじ市")
     page.fill("#admin-as-of input, #admin-as-of textarea", "令和7年4月1日")
     page.click("#admin-ingest")
-    page.wait_for_selector("#admin-message :text('索引を再構築しました')", timeout=180_000)
+    page.wait_for_selector("#admin-message :text('索引を差分で更新しました')", timeout=180_000)
     results = page.inner_text("#admin-results")
     assert document.name in results and "追加" in results and "もみじ市の利用者" in results
     page.wait_for_function(f"!document.querySelector('#admin-files')?.innerText.includes({document.name!r})")
