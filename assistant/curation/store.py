@@ -302,4 +302,4 @@ def load_effective_knowledge(settings: Any):  # noqa: ANN201 - Knowledge
     """corpus/ with the corrections in force applied: the knowledge every part of the assistant uses."""
     from assistant.knowledge import load_knowledge
 
-    return load_knowledge(settings.corpus_dir, CorrectionStore.for_settings(settings).overlay())
+    return load_knowledge(settings.corpus_dir, CorrectionStore.for_settings(settings).overlay(), cache_dir=settings.cache_dir)
