@@ -38,6 +38,21 @@ def open_tab(page, name: str) -> None:  # noqa: ANN001
     page.get_by_role("tab", name=name).click()
 
 
+def pick_file(page, selector: str, path: Path, artifacts: Path) -> None:  # noqa: ANN001
+    """Choose a file in a Gradio file picker and wait until it is uploaded and listed in the picker.
+
+    On a loaded machine either step can be slow; a screenshot of the picker is kept when it never shows."""
+    with page.expect_response(lambda r: "/upload" in r.url and r.request.method == "POST", timeout=120_000) as sent:
+        page.locator(f"{selector} input[type='file']").set_input_files(str(path))
+    assert sent.value.ok, f"upload answered {sent.value.status}"
+    try:
+        # The picker shows the stem and the extension in separate elements (on separate lines when narrow).
+        page.wait_for_function(f"document.querySelector({selector!r})?.innerText.includes({path.stem!r})", timeout=60_000)
+    except Exception:
+        page.screenshot(path=str(artifacts / "file-picker-not-listed.png"), full_page=True)
+        raise
+
+
 def assert_offline_and_japanese(page, app) -> None:  # noqa: ANN001
     """Neither the page nor the server reached for another machine, and the page is in Japanese."""
     assert page.outside_requests == [], f"the page requested: {page.outside_requests}"
@@ -236,9 +251,7 @@ def test_administrator_uploads_a_municipal_document_and_removes_it(page, running
     assert page.locator("#admin-confidence input[value='確認済み']").is_checked(), "official material: 確認済み"
     page.locator("#admin-scope label", has_text="団体の資料").click()
     page.wait_for_function("document.querySelector(\"#admin-confidence input[value='要確認']\")?.checked")
-    page.locator("#admin-files input[type='file']").set_input_files(str(document))
-    # Under a loaded CI machine the upload preview can take a while to render.
-    page.wait_for_selector(f"#admin-files :text('{document.name}')", timeout=90_000)
+    pick_file(page, "#admin-files", document, artifacts)
     page.fill("#admin-title input, #admin-title textarea", "もみじ市 独自給付要綱 ブラウザ登録")
     page.fill("#admin-municipality input, #admin-municipality textarea", "もみじ市")
     page.fill("#admin-as-of input, #admin-as-of textarea", "令和7年4月1日")
@@ -246,7 +259,7 @@ def test_administrator_uploads_a_municipal_document_and_removes_it(page, running
     page.wait_for_selector("#admin-message :text('索引を差分で更新しました')", timeout=180_000)
     results = page.inner_text("#admin-results")
     assert document.name in results and "追加" in results and "もみじ市の利用者" in results
-    page.wait_for_function(f"!document.querySelector('#admin-files')?.innerText.includes({document.name!r})")
+    page.wait_for_function(f"!document.querySelector('#admin-files')?.innerText.includes({document.stem!r})")
     documents = page.inner_text("#admin-documents")
     assert "もみじ市 独自給付要綱 ブラウザ登録" in documents and "団体の資料（もみじ市）" in documents
     assert "2025-04-01" in documents and "要確認" in documents
