@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ui_support import CHECKLIST_ANSWERS, checklist_answer
+from ui_support import CHECKLIST_ANSWERS, checklist_answer, pick_file
 
 PlaywrightTimeout = pytest.importorskip("playwright.sync_api", reason="playwright がインストールされていません").TimeoutError
 
@@ -36,21 +36,6 @@ def open_app(page, url: str) -> None:  # noqa: ANN001
 
 def open_tab(page, name: str) -> None:  # noqa: ANN001
     page.get_by_role("tab", name=name).click()
-
-
-def pick_file(page, selector: str, path: Path, artifacts: Path) -> None:  # noqa: ANN001
-    """Choose a file in a Gradio file picker and wait until it is uploaded and listed in the picker.
-
-    On a loaded machine either step can be slow; a screenshot of the picker is kept when it never shows."""
-    with page.expect_response(lambda r: "/upload" in r.url and r.request.method == "POST", timeout=120_000) as sent:
-        page.locator(f"{selector} input[type='file']").set_input_files(str(path))
-    assert sent.value.ok, f"upload answered {sent.value.status}"
-    try:
-        # The picker shows the stem and the extension in separate elements (on separate lines when narrow).
-        page.wait_for_function(f"document.querySelector({selector!r})?.innerText.includes({path.stem!r})", timeout=60_000)
-    except Exception:
-        page.screenshot(path=str(artifacts / "file-picker-not-listed.png"), full_page=True)
-        raise
 
 
 def assert_offline_and_japanese(page, app) -> None:  # noqa: ANN001

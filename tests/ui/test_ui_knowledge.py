@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from ui_support import PROJECT_ROOT, RunningApp, app_environment, copy_index, start_app, stop_app
+from ui_support import PROJECT_ROOT, RunningApp, app_environment, copy_index, pick_file, start_app, stop_app
 
 pytestmark = pytest.mark.slow
 
@@ -149,8 +149,7 @@ def test_the_knowledge_page_corrects_reviews_reverts_exports_and_imports(
 
     page.locator("#knowledge-import-box").get_by_text("公式の事例の表を取り込む").click()
     table = write_table(tmp_path / "難病などの事例表.xlsx")
-    page.locator("#knowledge-table input[type='file']").set_input_files(str(table))
-    page.wait_for_selector(f"#knowledge-table :text('{table.name}')", timeout=90_000)
+    pick_file(page, "#knowledge-table", table, artifacts)
     page.fill("#knowledge-table-as-of input, #knowledge-table-as-of textarea", "2026-04-01")
     page.click("#knowledge-import-preview")
     page.wait_for_selector("#knowledge-import-message :text('変更 4 件')")
