@@ -5,6 +5,8 @@ Accounts and locks live in tables prefixed ``account_`` in the project's databas
 Manage users without the web app:
 
     echo 'PASSWORD' | python -m assistant.accounts add NAME 管理者
+    echo 'PASSWORD' | python -m assistant.accounts add NAME 自治体職員 --municipality ○○市
+    python -m assistant.accounts municipality NAME ○○市   (an empty name clears it)
     python -m assistant.accounts list
     python -m assistant.accounts remove NAME
     python -m assistant.accounts unlock NAME        (or --address 192.0.2.10)
@@ -55,6 +57,7 @@ SALT_BYTES = 16
 MIN_PASSWORD_CHARS = 8
 MAX_NAME_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
+MAX_MUNICIPALITY_CHARS = 64
 
 SCOPE_USER = "user"
 SCOPE_ADDRESS = "address"
@@ -78,6 +81,15 @@ users = Table(
     Column("role", String(32), nullable=False),
     Column("password_hash", String(256), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The municipality an account belongs to, in a table of its own so databases made before it existed need no
+# migration (create_all adds the table; an account without a row has no municipality).
+municipalities = Table(
+    "account_municipalities",
+    metadata,
+    Column("name", String(MAX_NAME_CHARS), primary_key=True),
+    Column("municipality", String(MAX_MUNICIPALITY_CHARS), nullable=False),
 )
 
 failures = Table(
@@ -105,6 +117,7 @@ class Account:
     name: str
     role: str
     created_at: str
+    municipality: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,15 @@ def _validate_role(role: str) -> str:
     return role
 
 
+def _validate_municipality(municipality: str | None) -> str | None:
+    value = (municipality or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_MUNICIPALITY_CHARS or any(not ch.isprintable() for ch in value):
+        raise AccountError(f"団体名は {MAX_MUNICIPALITY_CHARS} 文字以内で、制御文字を含めないでください")
+    return value
+
+
 def _validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
         raise AccountError(f"パスワードは {MIN_PASSWORD_CHARS} 文字以上にしてください")
@@ -243,8 +265,9 @@ class AccountStore:
             yield connection
 
     # -- users --------------------------------------------------------------------------------------
-    def add(self, name: str, role: str, password: str) -> Account:
+    def add(self, name: str, role: str, password: str, municipality: str | None = None) -> Account:
         name, role, password = _validate_name(name), _validate_role(role), _validate_password(password)
+        body = _validate_municipality(municipality)
         created = dt.datetime.now(dt.timezone.utc)
         with self._write() as connection:
             if connection.execute(select(users.c.name).where(users.c.name == name)).first() is not None:
@@ -252,7 +275,26 @@ class AccountStore:
             connection.execute(
                 insert(users).values(name=name, role=role, password_hash=hash_password(password), created_at=created)
             )
-        return Account(name=name, role=role, created_at=created.isoformat(timespec="seconds"))
+            connection.execute(delete(municipalities).where(municipalities.c.name == name))
+            if body:
+                connection.execute(insert(municipalities).values(name=name, municipality=body))
+        return Account(name=name, role=role, created_at=created.isoformat(timespec="seconds"), municipality=body)
+
+    def set_municipality(self, name: str, municipality: str | None) -> None:
+        """Record the municipality the user belongs to (None or blank: none)."""
+        body = _validate_municipality(municipality)
+        if not self.exists(name):
+            raise AccountError(f"ユーザー {name} は登録されていません")
+        with self._write() as connection:
+            connection.execute(delete(municipalities).where(municipalities.c.name == name))
+            if body:
+                connection.execute(insert(municipalities).values(name=name, municipality=body))
+
+    def municipality_of(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        with self._read() as connection:
+            return connection.execute(select(municipalities.c.municipality).where(municipalities.c.name == name)).scalar()
 
     def set_password(self, name: str, password: str) -> None:
         password = _validate_password(password)
@@ -265,6 +307,7 @@ class AccountStore:
 
     def remove(self, name: str) -> bool:
         with self._write() as connection:
+            connection.execute(delete(municipalities).where(municipalities.c.name == name))
             return bool(connection.execute(delete(users).where(users.c.name == name)).rowcount)
 
     def _stored_hash(self, name: str) -> str | None:
@@ -291,7 +334,12 @@ class AccountStore:
     def accounts(self) -> list[Account]:
         with self._read() as connection:
             rows = connection.execute(select(users).order_by(users.c.name)).all()
-        return [Account(name=r.name, role=r.role, created_at=r.created_at.isoformat(timespec="seconds")) for r in rows]
+            bodies = dict(connection.execute(select(municipalities.c.name, municipalities.c.municipality)).all())
+        return [
+            Account(name=r.name, role=r.role, created_at=r.created_at.isoformat(timespec="seconds"),
+                    municipality=bodies.get(r.name))
+            for r in rows
+        ]
 
     def count(self) -> int:
         with self._read() as connection:
@@ -414,6 +462,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m assistant.account
     p = sub.add_parser("add", help="ユーザーを追加（パスワードは標準入力の 1 行目）")
     p.add_argument("name")
     p.add_argument("role", choices=ROLES)
+    p.add_argument("--municipality", help="所属する団体（例: ○○市）。団体の資料はその団体の利用者への回答にだけ使われます")
+    p = sub.add_parser("municipality", help="所属する団体を設定（空文字で解除）")
+    p.add_argument("name")
+    p.add_argument("municipality")
     p = sub.add_parser("passwd", help="パスワードを変更（標準入力の 1 行目）")
     p.add_argument("name")
     p = sub.add_parser("remove", help="ユーザーを削除")
@@ -426,8 +478,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m assistant.account
     try:
         store = _store_from_settings()
         if args.command == "add":
-            account = store.add(args.name, args.role, _read_password())
-            print(f"ユーザー {account.name}（{account.role}）を追加しました")
+            account = store.add(args.name, args.role, _read_password(), args.municipality)
+            body = f"、{account.municipality}" if account.municipality else ""
+            print(f"ユーザー {account.name}（{account.role}{body}）を追加しました")
+        elif args.command == "municipality":
+            store.set_municipality(args.name, args.municipality)
+            body = args.municipality.strip()
+            print(f"ユーザー {args.name} の所属を{body}にしました" if body else f"ユーザー {args.name} の所属を解除しました")
         elif args.command == "passwd":
             store.set_password(args.name, _read_password())
             print(f"ユーザー {args.name} のパスワードを変更しました")
@@ -443,7 +500,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m assistant.account
             print(f"{target} のロックを解除しました" if lifted else f"{target} はロックされていません（失敗の記録は消去しました）")
         else:
             for account in store.accounts():
-                print(f"{account.name}\t{account.role}\t{account.created_at}")
+                print(f"{account.name}\t{account.role}\t{account.municipality or '-'}\t{account.created_at}")
             for lock in store.locks():
                 print(f"ロック中\t{lock.describe()}")
     except (AccountError, ConfigError) as exc:

@@ -48,6 +48,7 @@ UNLOCK = "unlock"
 ACCESS_DENIED = "access_denied"
 AUDIT_EXPORT = "audit_export"
 KNOWLEDGE_CHANGE = "knowledge_change"
+KNOWLEDGE_EXPORT = "knowledge_export"
 
 ACTION_LABELS: dict[str, str] = {
     CHAT: "相談チャット",
@@ -64,6 +65,7 @@ ACTION_LABELS: dict[str, str] = {
     ACCESS_DENIED: "アクセス拒否",
     AUDIT_EXPORT: "監査ログの書き出し",
     KNOWLEDGE_CHANGE: "知識ベースの変更",
+    KNOWLEDGE_EXPORT: "知識ベースの補正の書き出し",
 }
 
 NO_LOGIN = "ログインなし"

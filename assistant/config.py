@@ -66,7 +66,11 @@ class Settings:
     max_sheet_rows: int = 100_000
     max_sheet_columns: int = 1_000
     max_pdf_pages: int = 2_000
+    # Servers (empty = embedded): sessions, accounts, audit and ingested documents in this database
+    # (e.g. postgresql+psycopg://user@127.0.0.1:5432/assistant), and the index in this Chroma server
+    # (e.g. http://127.0.0.1:8000; needs database_url too, where the published index version lives).
     database_url: str = ""
+    chroma_url: str = ""
     llm_backend: str = "none"  # none | ollama | openai | llamacpp
     llm_model: str = ""
     llm_base_url: str = ""
@@ -162,4 +166,16 @@ def load_settings(**overrides: object) -> Settings:
     coerced = {name: _coerce(name, raw, getattr(defaults, name)) for name, raw in values.items()}
     if "home" not in coerced:
         coerced["home"] = home
-    return dataclasses.replace(defaults, **coerced)
+    settings = dataclasses.replace(defaults, **coerced)
+    _check_servers(settings)
+    return settings
+
+
+def _check_servers(settings: Settings) -> None:
+    if settings.chroma_url:
+        if not settings.chroma_url.startswith(("http://", "https://")):
+            raise ConfigError(f"設定値 chroma_url は http://ホスト:ポート の形で指定してください: {settings.chroma_url!r}")
+        if not settings.database_url:
+            raise ConfigError(
+                "chroma_url を使うには database_url も設定してください（公開中の索引の版をデータベースで共有します）"
+            )

@@ -92,3 +92,14 @@ def write_text_atomic(target: Path | str, text: str) -> Path:
     with atomic_output(target) as handle:
         handle.write(text.encode("utf-8"))
     return Path(target)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

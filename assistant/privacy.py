@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from assistant.yamlio import load_yaml
+
 from assistant.config import DEFAULT_CORPUS_DIR
 
 VOCABULARY_PATH = DEFAULT_CORPUS_DIR / "privacy.yaml"
@@ -123,6 +125,7 @@ class Vocabulary:
     person_words: tuple[str, ...]
     honorifics: tuple[str, ...]
     greetings: tuple[str, ...]
+    name_followers: tuple[str, ...]
     non_names: frozenset[str]
     non_name_endings: tuple[str, ...]
     amount_units: tuple[str, ...]
@@ -147,7 +150,7 @@ def _mapping(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 def load_vocabulary(path: Path = VOCABULARY_PATH) -> Vocabulary:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise VocabularyError(f"{Path(path).name}: cannot be read: {exc}") from exc
     where = Path(path).name
@@ -177,6 +180,7 @@ def load_vocabulary(path: Path = VOCABULARY_PATH) -> Vocabulary:
         person_words=_words(data, "person_words", where),
         honorifics=_words(data, "honorifics", where),
         greetings=_words(data, "greetings", where),
+        name_followers=_words(data, "name_followers", where),
         non_names=frozenset(_words(data, "non_names", where)),
         non_name_endings=_words(data, "non_name_endings", where),
         amount_units=_words(data, "amount_units", where),
@@ -534,7 +538,8 @@ class Masker:
             # 「担当:山田について…」: the name is the kanji at the start. One kanji before kana is a word
             # (「決まり次第」), and ordinary words are checked below (「調整中です」).
             prefix = _JAPANESE_NAME.match(candidate)
-            if prefix is None or len(prefix.group(0)) < 2:
+            followed = prefix is not None and candidate[prefix.end():].startswith(self.vocabulary.name_followers)
+            if prefix is None or (len(prefix.group(0)) < 2 and not followed):
                 return None
             candidate, end = prefix.group(0), start + prefix.end()
         if self._is_ordinary(candidate) or self._is_affiliation(candidate, places=False):

@@ -2,7 +2,8 @@
 
 Loads the knowledge base, makes sure an index exists (building it on first use, with progress
 lines), and wires the retriever, the advisors and the answer composer. Heavy pieces load lazily
-and once per index build; a build published by another process is picked up on the next request.
+and once per index build; a build published by another process is picked up on the next request,
+and so is a correction of the knowledge (the curation store's revision file changes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.config import Settings, apply_offline_environment, load_settings
-from assistant.knowledge import Knowledge, load_knowledge
+from assistant.knowledge import Knowledge
 from assistant.validation import InputError, validate_question
 
 __all__ = ["Assistant", "InputError", "validate_question"]
@@ -30,16 +31,17 @@ STALE_REASONS = {
     "embedding_model": "埋め込みモデルが変わった",
     "index_format": "索引の形式が新しくなった",
 }
-PointerStamp = tuple[int, int, int] | None
+PointerStamp = Any  # assistant.index.store.published_stamp
 
 
 class _Served:
     """One opened index and the components built on it, each created once, on first use."""
 
-    def __init__(self, owner: "Assistant", index: Any, stamp: PointerStamp) -> None:
+    def __init__(self, owner: "Assistant", index: Any, stamp: PointerStamp, knowledge: Knowledge) -> None:
         self.owner = owner
         self.index = index
         self.stamp = stamp
+        self.knowledge = knowledge  # the components below are built from this knowledge
         self.loaded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self._parts: dict[str, Any] = {}
         self._lock = threading.RLock()
@@ -56,7 +58,7 @@ class _Served:
 
     @property
     def classifier(self):  # noqa: ANN201
-        return self._part("classifier", lambda: self.owner._make_classifier(self.index))
+        return self._part("classifier", lambda: self.owner._make_classifier(self.index, self.knowledge))
 
     @property
     def reader(self):  # noqa: ANN201
@@ -64,7 +66,9 @@ class _Served:
 
     @property
     def answerer(self):  # noqa: ANN201
-        return self._part("answerer", lambda: self.owner._make_answerer(self.retriever, self.classifier, self.reader))
+        return self._part(
+            "answerer", lambda: self.owner._make_answerer(self.retriever, self.classifier, self.reader, self.knowledge)
+        )
 
     def warm_like(self, other: "_Served") -> None:
         """Create the components the other index had, so the first request after a switch is not slower."""
@@ -93,11 +97,33 @@ class Assistant:
         self._lock = threading.RLock()
         self._served: _Served | None = None
         self._failed_stamp: PointerStamp = None
+        self._knowledge: Knowledge | None = None
+        self._knowledge_stamp: PointerStamp = None
+        self._reader_model: Any = None
+        self._reader_model_lock = threading.Lock()
         self.timings: dict[str, float] = {}
 
-    @functools.cached_property
+    @property
     def knowledge(self) -> Knowledge:
-        return load_knowledge(self.settings.corpus_dir)
+        """corpus/ with the corrections in force; loaded again when a correction is recorded or taken back
+        (in this or another process: one `stat` of the curation store's revision file per access)."""
+        from assistant.curation.store import load_effective_knowledge, revision_stamp
+
+        stamp = revision_stamp(self.settings)  # before loading: a change made meanwhile is noticed next time
+        current = self._knowledge
+        if current is not None and stamp == self._knowledge_stamp:
+            return current
+        with self._lock:
+            if self._knowledge is None or stamp != self._knowledge_stamp:
+                self._knowledge = load_effective_knowledge(self.settings)
+                self._knowledge_stamp = stamp
+            return self._knowledge
+
+    def reload_knowledge(self) -> Knowledge:
+        """Load the knowledge now (after a correction made in this process) and serve it from the next request."""
+        with self._lock:
+            self._knowledge = None
+            return self.knowledge
 
     @functools.cached_property
     def embedder(self):  # noqa: ANN201
@@ -111,13 +137,9 @@ class Assistant:
             self.progress(message)
 
     def _pointer_stamp(self) -> PointerStamp:
-        from assistant.index.store import pointer_path
+        from assistant.index.store import published_stamp
 
-        try:
-            info = os.stat(pointer_path(self.settings))
-        except OSError:
-            return None
-        return (info.st_ino, info.st_mtime_ns, info.st_size)
+        return published_stamp(self.settings)
 
     def _auto_build(self, status: dict[str, Any]) -> None:
         from assistant.index.store import build_index
@@ -146,7 +168,7 @@ class Assistant:
                 f"索引 {index.fallback_from} が壊れているため、前の索引 {index.build_id} で回答します。"
                 "`assistant index rebuild` で修復してください"
             )
-        return _Served(self, index, stamp)
+        return _Served(self, index, stamp, self.knowledge)
 
     def _first_load(self) -> _Served:
         from assistant.index.store import IndexError_, index_status
@@ -165,7 +187,7 @@ class Assistant:
             return self._open()
 
     def _switch_if_published(self, served: _Served) -> None:
-        from assistant.index.store import IndexError_, current_build_dir
+        from assistant.index.store import IndexError_, published_build_id
 
         if not self._lock.acquire(blocking=False):
             return  # another request is loading the new build; keep answering from this one
@@ -173,8 +195,8 @@ class Assistant:
             if self._served is not served:
                 return
             fresh = self._pointer_stamp()
-            folder = current_build_dir(self.settings)
-            if folder is not None and folder.name == served.index.build_id and not served.index.fallback_from:
+            published = published_build_id(self.settings)
+            if published is not None and published == served.index.build_id and not served.index.fallback_from:
                 served.stamp = fresh  # the pointer was rewritten with the same build
                 return
             try:
@@ -195,20 +217,35 @@ class Assistant:
                 if self._served is None:
                     self._served = self._first_load()
                 return self._served
+        knowledge = self.knowledge
+        if served.knowledge is not knowledge:
+            self._follow_knowledge(knowledge)
+            served = self._served
         stamp = self._pointer_stamp()
         if stamp != served.stamp and stamp != self._failed_stamp:
             self._switch_if_published(served)
         return self._served
 
+    def _follow_knowledge(self, knowledge: Knowledge) -> None:
+        """Build the components again from corrected knowledge, on the index being served (the index is rebuilt
+        by whoever made the correction; a newly published build is then picked up as usual)."""
+        with self._lock:
+            served = self._served
+            if served is None or served.knowledge is knowledge:
+                return
+            replacement = _Served(self, served.index, served.stamp, knowledge)
+            replacement.warm_like(served)
+            self._served = replacement
+
     def reload_index(self) -> None:
         """Open the published build now (waits for a load in progress; nothing to do if it is served)."""
-        from assistant.index.store import current_build_dir
+        from assistant.index.store import published_build_id
 
         with self._lock:
             old = self._served
             stamp = self._pointer_stamp()
-            folder = current_build_dir(self.settings)
-            if old is not None and folder is not None and folder.name == old.index.build_id and not old.index.fallback_from:
+            published = published_build_id(self.settings)
+            if old is not None and published is not None and published == old.index.build_id and not old.index.fallback_from:
                 old.stamp = stamp
                 return
             replacement = self._open()
@@ -260,12 +297,16 @@ class Assistant:
     def answerer(self):  # noqa: ANN201
         return self._current().answerer
 
-    @functools.cached_property
+    @property
     def reader_model(self):  # noqa: ANN201
         """The learned reader for the corpus's utterances (trained once and cached under ASSISTANT_HOME)."""
-        from assistant.understand.training import build_model
+        if self._reader_model is None:
+            with self._reader_model_lock:  # the warm-up thread and a first request must not train it twice
+                if self._reader_model is None:
+                    from assistant.understand.training import build_model
 
-        return build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._say)
+                    self._reader_model = build_model(self.settings.corpus_dir, self.settings.cache_dir, progress=self._say)
+        return self._reader_model
 
     def _make_retriever(self, index: Any):  # noqa: ANN202
         from assistant.retrieve.hybrid import HybridRetriever, Reranker
@@ -278,10 +319,10 @@ class Assistant:
             reranker=reranker,
         )
 
-    def _make_classifier(self, index: Any):  # noqa: ANN202
+    def _make_classifier(self, index: Any, knowledge: Knowledge | None = None):  # noqa: ANN202
         from assistant.advise.classify import CaseClassifier
 
-        return CaseClassifier(self.knowledge, self.embedder, index.by_id)
+        return CaseClassifier(knowledge or self.knowledge, self.embedder, index.by_id)
 
     def _make_reader(self, index: Any, classifier: Any):  # noqa: ANN202
         from assistant.understand.reader import Reader, ReaderVocabulary
@@ -296,14 +337,31 @@ class Assistant:
         model = create_chat_model(self.settings)
         return LLMReader(model, self.settings.prompts_dir, learned, self.settings.llm_backend) if model else learned
 
-    def _make_answerer(self, retriever: Any, classifier: Any, reader: Any):  # noqa: ANN202
+    def _make_answerer(self, retriever: Any, classifier: Any, reader: Any,
+                       knowledge: Knowledge | None = None):  # noqa: ANN202
         from assistant.answer.compose import Answerer
 
-        return Answerer(self.knowledge, retriever, classifier, reader, self.settings)
+        return Answerer(knowledge or self.knowledge, retriever, classifier, reader, self.settings)
 
     def warm_up(self) -> None:
         """Load everything a first answer needs (index, models, advisors)."""
         _ = self.answerer
+
+    def warm_up_in_background(self, on_error: Callable[[Exception], None] | None = None) -> threading.Thread:
+        """Start `warm_up` in a daemon thread (the web page answers meanwhile; a first question waits for it).
+
+        A failure is passed to `on_error`; the first question then meets the same error and shows it."""
+
+        def run() -> None:
+            try:
+                self.warm_up()
+            except Exception as exc:  # noqa: BLE001 - reported, and raised again by the first request
+                if on_error is not None:
+                    on_error(exc)
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     # -- single-turn operations ---------------------------------------------------------------
     def classify(self, text: str) -> dict[str, Any]:
@@ -342,6 +400,7 @@ class Assistant:
         return result_dict(*self.answer(text))
 
     def source(self, source_id: str) -> dict[str, Any]:
+        known = self.knowledge.sources
         chunk = self.index.by_id.get(source_id)
         if chunk is None:
             raise KeyError(f"source_id {source_id!r} は索引にありません")
@@ -356,10 +415,9 @@ class Assistant:
             "kind": chunk.kind,
             "instruction_like": chunk.instruction_like,
             "sources": [
-                {"id": s, "title": self.knowledge.sources[s].title, "url": self.knowledge.sources[s].url,
-                 "as_of": self.knowledge.sources[s].as_of}
+                {"id": s, "title": known[s].title, "url": known[s].url, "as_of": known[s].as_of}
                 for s in chunk.sources
-                if s in self.knowledge.sources
+                if s in known
             ],
         }
 
@@ -381,6 +439,9 @@ class Assistant:
                 "purpose_terms": case.purpose_terms,
                 "benefit": case.benefit,
                 "information_kinds": case.information_kinds,
+                "information_queriers": case.information_queriers,
+                "information_providers": case.information_providers,
+                "information_confidence": case.effective_information_confidence,
                 "example_affairs": case.example_affairs,
                 "analogous_statutory_confidence": case.analogous_statutory_confidence,
             }

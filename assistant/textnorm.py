@@ -23,6 +23,11 @@ def normalize(text: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", text).strip()
 
 
+def join_japanese_lines(text: str) -> str:
+    """Drop the spaces that folded YAML lines leave between Japanese characters (no other change)."""
+    return _SPACE_BETWEEN_CJK.sub("", text)
+
+
 def normalize_inline(text: str) -> str:
     """Normalised text on one line (for matching and short fields)."""
     return " ".join(normalize(text).split())

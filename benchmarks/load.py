@@ -9,6 +9,9 @@ and the answer received, each checklist answer exactly once under the step it an
 answer must have its audit row.
 
 Run: .venv/bin/python benchmarks/load.py [--chat-users 50] [--checklist-users 5] [--seconds 120]
+Against running servers (scripts/servers.sh): --url PROXY_URL --database-url URL [--kill-pid WORKER_PID
+--kill-after S]: the proxy's workers share the database; one worker is killed half-way and the users on it
+carry on through the other (each simulated user keeps the proxy's cookie, as a browser does).
 Prints one JSON summary (failed requests, lost / misfiled answers, p50 / p95 latency); exit code 1
 when anything failed or was lost. With `--kill-after S` the server is killed (SIGKILL) S seconds in:
 requests after that fail, but nothing acknowledged before it may be missing.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -144,8 +148,11 @@ def chat_user(url: str, number: int, turns: int, deadline: float, results: Resul
             question = f"{base}（照合 U{number:03d}-T{turn}）"
             started = time.monotonic()
             try:
-                outputs = api.call("chat", session, question, history)  # chatbot, box, sources, suggestions, turn, (state), result
-                history, shown_turn, result = outputs[0], outputs[4], outputs[-1]
+                # chatbot, box, sources, suggestions, consultation list, result (no browser id: not listed)
+                outputs = api.call("chat", session, question, history, "")
+                history, result = outputs[0], outputs[-1]
+                shown = re.findall(r"#cite-(\d+)-", str(history[-1].get("content") if history else ""))
+                shown_turn = int(shown[0]) if shown else int(result["turn"])  # the answer's [n] name its turn
             except (RequestFailed, httpx.HTTPError, ValueError) as exc:
                 results.failed(f"chat {session} turn {turn}: {exc}")
                 continue
@@ -199,11 +206,11 @@ def checklist_user(url: str, number: int, deadline: float, results: Results, see
         api.close()
 
 
-def verify(home: Path, results: Results) -> dict[str, Any]:
+def verify(database_url: str, results: Results) -> dict[str, Any]:
     """Look every acknowledged answer up in the database."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(f"sqlite:///{home / 'assistant.db'}")
+    engine = create_engine(database_url)
     with engine.connect() as connection:
         turn_rows = connection.execute(text(
             "SELECT session_id, turn, role, text, result FROM dialogue_turns WHERE kind = 'chat' AND session_id LIKE 'load-chat-%'"
@@ -282,7 +289,7 @@ def guarded(user: Any, results: Results) -> Any:
     return run
 
 
-def run_load(url: str, home: Path, *, chat_users: int, checklist_users: int, turns: int, seconds: float,
+def run_load(url: str, database_url: str, *, chat_users: int, checklist_users: int, turns: int, seconds: float,
              seed: int = 1) -> dict[str, Any]:
     results = Results()
     started = time.monotonic()
@@ -299,7 +306,7 @@ def run_load(url: str, home: Path, *, chat_users: int, checklist_users: int, tur
     for thread in threads:
         thread.join(timeout=max(1.0, deadline + REQUEST_TIMEOUT_S - time.monotonic()))
     wall = time.monotonic() - started
-    checks = verify(home, results)
+    checks = verify(database_url, results)
     everything = results.latencies["chat"] + results.latencies["checklist"]
     failed_by_kind = Counter(f.split(" ", 1)[0] for f in results.failures)
     failure_kinds = Counter(f.split(": ", 2)[-1][:80] for f in results.failures)
@@ -333,6 +340,32 @@ def run_load(url: str, home: Path, *, chat_users: int, checklist_users: int, tur
     return summary
 
 
+def _against_servers(args: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    if not args.database_url:
+        print("--url には --database-url が必要です", file=sys.stderr)
+        return 2
+    killer = None
+    if args.kill_pid and args.kill_after:
+        killer = threading.Timer(args.kill_after, os.kill, (args.kill_pid, signal.SIGKILL))
+        killer.start()
+    try:
+        summary = run_load(args.url, args.database_url, chat_users=args.chat_users,
+                           checklist_users=args.checklist_users, turns=args.turns, seconds=args.seconds, seed=args.seed)
+    finally:
+        if killer:
+            killer.cancel()
+    summary["url"] = args.url
+    if killer:
+        # Requests in flight on the killed worker fail; nothing acknowledged may be missing.
+        summary["killed_worker_pid"], summary["killed_after_s"] = args.kill_pid, args.kill_after
+        summary["ok"] = not any(summary[key] for key in summary if key.endswith(("_lost", "_misfiled", "_duplicated")))
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0 if summary["ok"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Web アプリの負荷試験（このコンピューター上、時間制限つき）")
     parser.add_argument("--chat-users", type=int, default=50)
@@ -342,7 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-from", type=Path, help="索引とモデルのキャッシュを流用する ASSISTANT_HOME")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-after", type=float, help="この秒数の後にサーバーを強制終了する（SIGKILL）")
+    parser.add_argument("--url", help="起動済みの中継サーバー（scripts/servers.sh の URL）に負荷をかける")
+    parser.add_argument("--database-url", help="--url のときに照合するデータベース（ENV の ASSISTANT_DATABASE_URL）")
+    parser.add_argument("--kill-pid", type=int, help="--url のとき --kill-after 秒後に強制終了するワーカーのプロセス ID")
     args = parser.parse_args(argv)
+    if args.url:
+        return _against_servers(args)
     with tempfile.TemporaryDirectory(prefix="load-") as folder:
         home = Path(folder) / "home"
         home.mkdir()
@@ -354,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if killer:
                 killer.start()
-            summary = run_load(app.url, home, chat_users=args.chat_users, checklist_users=args.checklist_users,
+            summary = run_load(app.url, f"sqlite:///{home / 'assistant.db'}", chat_users=args.chat_users, checklist_users=args.checklist_users,
                                turns=args.turns, seconds=args.seconds, seed=args.seed)
             summary["outside_connections"] = app.outside_connections()
         finally:

@@ -248,3 +248,47 @@ def test_command_line_unlock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     assert store.login("kato", "password-123")
     assert accounts_module.main(["unlock"]) == 1
     assert "どちらか一つ" in capsys.readouterr().err
+
+
+def test_municipality_is_kept_per_account_and_cleared(store: AccountStore) -> None:
+    store.add("nakano", ROLE_STAFF, "password-123", municipality="さくら市")
+    store.add("ueda", ROLE_STAFF, "password-123")
+    assert store.municipality_of("nakano") == "さくら市" and store.municipality_of("ueda") is None
+    store.set_municipality("ueda", " もみじ町 ")
+    assert {a.name: a.municipality for a in store.accounts()} == {"nakano": "さくら市", "ueda": "もみじ町"}
+    store.set_municipality("nakano", "")
+    assert store.municipality_of("nakano") is None
+    with pytest.raises(AccountError, match="登録されていません"):
+        store.set_municipality("nobody", "さくら市")
+    with pytest.raises(AccountError, match="団体名"):
+        store.set_municipality("ueda", "市" * 65)
+    assert store.remove("ueda") and store.municipality_of("ueda") is None
+
+
+def test_a_database_made_before_municipalities_needs_no_migration(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as connection:  # the accounts table as earlier versions created it
+        connection.exec_driver_sql(
+            "CREATE TABLE account_users (name VARCHAR(64) PRIMARY KEY, role VARCHAR(32) NOT NULL, "
+            "password_hash VARCHAR(256) NOT NULL, created_at DATETIME NOT NULL)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO account_users VALUES (?, ?, ?, ?)", ("old", ROLE_STAFF, hash_password("password-123"), "2025-01-01 00:00:00")
+        )
+    engine.dispose()
+    store = AccountStore(url)
+    assert store.verify("old", "password-123") and store.municipality_of("old") is None
+    store.set_municipality("old", "さくら市")
+    assert store.accounts()[0].municipality == "さくら市"
+
+
+def test_command_line_sets_the_municipality(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("password-123\n"))
+    assert accounts_module.main(["add", "kudo", ROLE_STAFF, "--municipality", "さくら市"]) == 0
+    assert "kudo（自治体職員、さくら市）を追加しました" in capsys.readouterr().out
+    assert accounts_module.main(["municipality", "kudo", "もみじ町"]) == 0
+    assert accounts_module.main(["list"]) == 0
+    assert "kudo\t自治体職員\tもみじ町\t" in capsys.readouterr().out

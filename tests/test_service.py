@@ -143,3 +143,21 @@ def test_the_first_ask_after_a_killed_ingest_says_it_rebuilds(settings) -> None:
     assert lines and "索引が古いため（登録文書が変わった）" in lines[0]
     assert any("埋め込みベクトル" in line for line in lines) and "索引を作成しました" in lines[-1]
     assert "索引が古いため" not in asked.stdout
+
+
+def test_warming_up_in_the_background_loads_once_while_requests_come_in(settings) -> None:  # noqa: ANN001
+    build_index(settings, load_knowledge(settings.corpus_dir))
+    assistant = Assistant(settings)
+    errors: list[Exception] = []
+    thread = assistant.warm_up_in_background(on_error=errors.append)
+    answer = assistant.ask("届出書の差替えはどのようなときに使いますか")  # waits for the same components
+    thread.join(timeout=120)
+    assert not thread.is_alive() and errors == []
+    assert answer["citations"] and assistant.answerer is assistant.answerer
+
+
+def test_a_failed_background_warm_up_is_reported(settings) -> None:  # noqa: ANN001
+    assistant = Assistant(settings, auto_build=False)  # no index, and not allowed to build one
+    errors: list[Exception] = []
+    assistant.warm_up_in_background(on_error=errors.append).join(timeout=60)
+    assert len(errors) == 1 and "索引" in str(errors[0])

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+
+from assistant.yamlio import load_yaml
 
 from assistant.advise.classify import CaseCandidate, CaseClassifier
 from assistant.advise.notify import AffairFacts, NotificationAdvisor
@@ -25,6 +26,7 @@ from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import NOTIFICATION_NAMES
 from assistant.knowledge.models import CONFIRMED, UNCONFIRMED
 from assistant.retrieve.hybrid import Hit, HybridRetriever
+from assistant.textnorm import join_japanese_lines
 from assistant.understand.model import ReaderModel
 from assistant.understand.reader import ReaderVocabulary
 from assistant.understand.reading import Reading
@@ -101,6 +103,7 @@ class Planner:
              *, consult: bool = False) -> None:
         if UNCERTAIN_MARK in text:  # the corpus marks an unconfirmed part inline: the statement carries the mark
             text, uncertain = text.replace(UNCERTAIN_MARK, ""), True
+        text = join_japanese_lines(text)  # corpus values keep the spaces of folded YAML lines
         section.append(Statement(text, refs, uncertain, consult))
 
     def _ask(self, answer: Answer, ctx: PlanContext, slot: str, question: str) -> None:
@@ -306,9 +309,13 @@ class Planner:
             refs = self._cite(answer, "check-filing-norms-promulgated", ["公布"])
             self._say(answer.confirm, self.t("notification", "unpromulgated"), refs)
 
+    def _named_types(self, ctx: PlanContext) -> list[str]:
+        """The notification types the message names by their short names (新規・変更・中止・差替え)."""
+        return [c for c in self.vocabulary.named_notification_types(ctx.reading.text) if c in self.knowledge.notifications]
+
     def _types(self, ctx: PlanContext, answer: Answer) -> None:
         """The types a message names (「中止の届出はどんなときに」), or all four with one line each."""
-        named = [code for code in self.knowledge.notifications if NOTIFICATION_NAMES[code][:2] in ctx.reading.text]
+        named = self._named_types(ctx)
         codes = named or list(self.knowledge.notifications)
         if not named:
             self._say(answer.conclusion, self.t("notification", "kinds", count=len(codes)),
@@ -422,9 +429,10 @@ class Planner:
                 self._say(answer.reasons, self.t("info_scope", "case", case=case.id, affair=case.analogous_statutory_affair),
                           refs, uncertain=confidence == UNCONFIRMED)
             if case.information_kinds:
-                refs = self._cite(answer, f"case-{case.id:02d}", ["照会する情報の種類"])
+                confidence = case.effective_information_confidence
+                refs = self._cite(answer, f"case-{case.id:02d}", ["照会する情報の種類"], confidence=confidence)
                 self._say(answer.reasons, self.t("info_scope", "kinds", kinds="、".join(case.information_kinds)), refs,
-                          uncertain=case.confidence == UNCONFIRMED)
+                          uncertain=confidence == UNCONFIRMED)
         provider = next((i for i in self.knowledge.procedure.checklist if i.id == "req-providers"), None)
         if provider is not None:
             refs = self._cite(answer, "check-req-providers")
@@ -472,12 +480,16 @@ class Planner:
 
     # -- questions answered from the Q&A and guidance ---------------------------------------------------
     def plan_terms(self, ctx: PlanContext, answer: Answer) -> None:
+        if self._named_types(ctx):  # what a notification type means: its definition, from the corpus
+            self._types(ctx, answer)
+            return
         self.plan_fallback(ctx, answer)
 
-    plan_legal_basis = plan_terms
-    plan_effects = plan_terms
-    plan_pia = plan_terms
-    plan_contact = plan_terms
+    def plan_legal_basis(self, ctx: PlanContext, answer: Answer) -> None:
+        self.plan_fallback(ctx, answer)
+    plan_effects = plan_legal_basis
+    plan_pia = plan_legal_basis
+    plan_contact = plan_legal_basis
 
     def hits(self, ctx: PlanContext) -> list[Hit]:
         if ctx._hits is None:  # text that reads like instructions to a model is never quoted
@@ -571,7 +583,7 @@ class Planner:
 
 
 def _load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return load_yaml(path.read_text(encoding="utf-8")) or {}
 
 
 def _sentences(text: str) -> list[str]:

@@ -4,18 +4,20 @@ session continues in another process."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import yaml
+
+from assistant.yamlio import load_yaml
 
 from assistant.answer.compose import result_dict
+from assistant.dialogue.consultations import Consultation, ConsultationIndex
 from assistant.dialogue.state import ConversationState
 from assistant.dialogue.store import DialogueStore, SessionConflict, StoreError
 from assistant.privacy import mask_personal_data
+from assistant.retrieve.hybrid import Audience, answering_for
 from assistant.validation import clean_text, validate_question, validate_session_id
 
 KIND = "chat"
@@ -27,9 +29,13 @@ INQUIRY_MIN_CHARS = 80
 MAX_CONFLICT_RETRIES = 5
 
 
-def split_pieces(text: str) -> list[str]:
-    """Stream pieces: sentences and lines; joined they give the text back unchanged."""
-    return [piece for piece in re.split(r"(?<=[。\n])", text) if piece]
+# What a streamed turn says while it works ({"status": ...} events).
+STATUS_READING = "質問を読み取っています"
+STATUS_ANSWERING = "資料を検索して回答を組み立てています"
+STATUS_WRITING = "LLM が回答を書いています"
+STATUS_CHECKING = "LLM の回答を出典と照合しています"
+
+Event = dict[str, Any]
 
 
 class _SessionLocks:
@@ -57,34 +63,62 @@ class _SessionLocks:
 _SESSION_LOCKS = _SessionLocks()
 
 
-_SESSION_LOCKS = _SessionLocks()
-
-
 class ChatService:
     def __init__(self, assistant: Any, *, store: DialogueStore | None = None, phraser: Any = None) -> None:
         self.assistant = assistant
         self.store = store or DialogueStore.for_settings(assistant.settings)
         self._phraser = phraser
+        self._consultations: ConsultationIndex | None = None
         path = assistant.settings.corpus_dir / SUGGESTIONS_FILE
-        self._suggestions = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self._suggestions = load_yaml(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     # -- public API ------------------------------------------------------------------------------
-    def turn(self, session_id: str, message: str) -> dict[str, Any]:
+    def turn(
+        self, session_id: str, message: str, *, holder: str | None = None, audience: Audience | None = None
+    ) -> dict[str, Any]:
         """Answer one message; the exchange and the new state are stored together, or not at all.
 
         Turns of one session take turns within this process; when another process stores a turn
         between this turn's read and its write, the turn is worked out again on the newer state,
-        so no turn's context is overwritten.
+        so no turn's context is overwritten. `holder` lists the session among the holder's
+        consultations; `audience` limits the material searched (assistant.retrieve.hybrid).
         """
+        final: dict[str, Any] | None = None
+        for event in self._run(session_id, message, holder, audience, streaming=False):
+            final = event.get("final", final)
+        assert final is not None
+        return final
+
+    def stream(
+        self, session_id: str, message: str, *, holder: str | None = None, audience: Audience | None = None
+    ) -> Iterator[Event]:
+        """The turn as events: {"status": text} while working, {"delta": text} for each piece an LLM writes
+        (only when one is configured), then {"final": result}, whose answer replaces what was streamed."""
+        yield from self._run(session_id, message, holder, audience, streaming=True)
+
+    def _run(
+        self, session_id: str, message: str, holder: str | None, audience: Audience | None, *, streaming: bool
+    ) -> Iterator[Event]:
         session_id = validate_session_id(session_id)
         question = validate_question(message, self.assistant.settings.max_question_chars)
         masked, masked_kinds = mask_personal_data(question)
+        yield {"status": STATUS_READING}
         reading = self.assistant.read(masked)
         with _SESSION_LOCKS.hold(session_id):
-            for _attempt in range(MAX_CONFLICT_RETRIES):
+            for attempt in range(MAX_CONFLICT_RETRIES):
                 record = self.store.load_session(KIND, session_id)
                 state = ConversationState.from_dict(record.state if record else None)
-                result = self._answer(session_id, reading, masked_kinds, state)
+                yield {"status": STATUS_ANSWERING}
+                with answering_for(audience):
+                    answer, result = self._compose(session_id, reading, masked_kinds, state)
+                # Only the first attempt streams: a retry after a conflict is phrased in one go.
+                result = yield from self._phrase(reading.text, answer, result, streaming=streaming and attempt == 0)
+                result |= {
+                    "session": session_id,
+                    "suggestions": self._suggest(state, answer),
+                    "context": self._context(state),
+                    "interpretation": self._interpretation(state, answer),
+                }
                 try:
                     number = self.store.add_exchange(
                         KIND, session_id, masked, result["answer"], result, state.to_dict(),
@@ -92,23 +126,30 @@ class ChatService:
                     )
                 except SessionConflict:
                     continue
-                return result | {"turn": number}
+                if holder:
+                    self.consultations.touch(holder, session_id, masked)
+                yield {"final": result | {"turn": number}}
+                return
         raise SessionConflict(f"セッション {session_id} には同時に多くの質問が届いたため、この質問は記録していません。もう一度送信してください")
 
-    def _answer(self, session_id: str, reading: Any, masked_kinds: list[str], state: ConversationState) -> dict[str, Any]:
-        """The result of one reading against the session's state (which it updates in place)."""
-        masked = reading.text
+    def _compose(
+        self, session_id: str, reading: Any, masked_kinds: list[str], state: ConversationState
+    ) -> tuple[Any, dict[str, Any]]:
+        """The composer's answer to one reading against the session's state (which it updates in place)."""
         answer, _focus = self.assistant.answerer.respond(reading, state)
         if answer.reply_draft_requested:
-            answer.draft = self._draft(session_id, masked)
-        result = result_dict(answer, reading, masked_kinds)
-        result = self._phrase(reading.text, answer, result)
-        return result | {
-            "session": session_id,
-            "suggestions": self._suggest(state, answer),
-            "context": self._context(state),
-            "interpretation": self._interpretation(state, answer),
-        }
+            answer.draft = self._draft(session_id, reading.text)
+        return answer, result_dict(answer, reading, masked_kinds)
+
+    @property
+    def consultations(self) -> ConsultationIndex:
+        if self._consultations is None:
+            self._consultations = ConsultationIndex(self.store.url)
+        return self._consultations
+
+    def consultations_of(self, holder: str) -> list[Consultation]:
+        """The holder's consultations, most recently used first."""
+        return self.consultations.list(holder)
 
     def _interpretation(self, state: ConversationState, answer: Any) -> str:
         """How the message was understood, in words: the question it was taken to ask and the affair."""
@@ -117,12 +158,6 @@ class ChatService:
         affair = state.affair
         about = f"（事例({affair.cases[0]})の事務について）" if affair is not None and affair.cases and not answer.out_of_scope else ""
         return f"{asked}のご質問として回答しました{about}" if asked else ""
-
-    def stream(self, session_id: str, message: str) -> Iterator[dict[str, Any]]:
-        result = self.turn(session_id, message)
-        for piece in split_pieces(result["answer"]):
-            yield {"delta": piece}
-        yield {"final": result}
 
     def history(self, session_id: str) -> list[dict[str, Any]]:
         session_id = validate_session_id(session_id)
@@ -139,6 +174,10 @@ class ChatService:
             raise StoreError(f"セッション {session_id} にターン {turn} はありません")
         masked_comment, _ = mask_personal_data(clean_text(comment or ""))
         self.store.add_feedback(session_id, turn, rating, masked_comment.strip()[:2000])
+
+    def ratings(self, session_id: str) -> dict[int, int]:
+        """Turn → the rating last given on its answer (a later rating or comment replaces an earlier one)."""
+        return {f.turn: f.rating for f in self.store.feedback(validate_session_id(session_id))}
 
     def context(self, session_id: str) -> dict[str, Any]:
         record = self.store.load_session(KIND, validate_session_id(session_id))
@@ -182,8 +221,11 @@ class ChatService:
         options = following.get(answer.intents[0] if answer.intents else "", following.get("default", []))
         return [o["text"] for o in options if o.get("intent") not in done][:MAX_SUGGESTIONS]
 
-    def _phrase(self, question: str, answer: Any, result: dict[str, Any]) -> dict[str, Any]:
-        """The answer phrased by the configured LLM behind guard rails (the composer's when none)."""
+    def _phrase(self, question: str, answer: Any, result: dict[str, Any], *, streaming: bool) -> Iterator[Event]:
+        """The answer phrased by the configured LLM behind guard rails (the composer's when none).
+
+        A generator whose return value is the result: while streaming it yields the model's pieces as
+        {"delta": ...} events as they arrive, and the guarded text replaces them in the result."""
         if result["out_of_scope"]:
             return result
         backend = self.assistant.settings.llm_backend
@@ -193,8 +235,23 @@ class ChatService:
             return result | {"llm": {"backend": backend, "used": False, "guard": None, "error": str(exc)}}
         if phraser is None:
             return result
-        outcome = phraser.phrase(question, answer)
-        return result | {"answer": outcome.text, "llm": outcome.summary()}
+        if not streaming:
+            outcome = phraser.phrase(question, answer)
+            return result | {"answer": outcome.text, "llm": outcome.summary()}
+        yield {"status": STATUS_WRITING}
+        streamed: list[str] = []
+        outcome = None
+        for item in phraser.stream(question, answer):
+            if isinstance(item, str):
+                streamed.append(item)
+                yield {"delta": item}
+            else:
+                outcome = item
+        assert outcome is not None
+        if streamed:
+            yield {"status": STATUS_CHECKING}
+        summary = outcome.summary() | {"streamed": True, "replaced": outcome.text != "".join(streamed)}
+        return result | {"answer": outcome.text, "llm": summary}
 
     def _get_phraser(self):  # noqa: ANN202
         if self._phraser is None and self.assistant.settings.llm_backend not in ("", "none"):

@@ -72,6 +72,22 @@ def parse_inquiry(masked: str) -> tuple[str, list[str], list[str]]:
     return subject, [s for s in sentences if s not in questions], questions
 
 
+# How far a paragraph answers its question, for the officer who checks that nothing was missed.
+ANSWERED = "answered"  # the paragraph states an answer
+ASKS_BACK = "asks_back"  # it only asks the town for a missing fact
+REFERRED = "referred"  # it only says the office will advise after hearing the details
+UNANSWERED = "unanswered"  # it says nothing to the question
+
+
+def coverage(answer: Answer) -> str:
+    statements = answer.statements()
+    if any(not s.consult for s in statements):
+        return ANSWERED
+    if answer.clarifying_question:
+        return ASKS_BACK
+    return REFERRED if statements else UNANSWERED
+
+
 class ReplyDrafter:
     def __init__(self, assistant: Any) -> None:
         self.assistant = assistant
@@ -117,9 +133,10 @@ class ReplyDrafter:
             "masked": sorted(set(masked_kinds)),
             "subject": subject,
             "questions": [
-                {"question": a.question, "answer": to_markdown(a.answer), "notification_type": a.answer.notification_type,
+                {"question": a.question, "paragraph": number, "coverage": coverage(a.answer),
+                 "answer": to_markdown(a.answer), "notification_type": a.answer.notification_type,
                  "cases": a.answer.cases}
-                for a in answered
+                for number, a in enumerate(answered, start=1)
             ],
         }
 

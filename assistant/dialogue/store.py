@@ -1,6 +1,8 @@
 """Persistent dialogue state: sessions, turns, checklist answers and feedback.
 
-SQLAlchemy 2 over `settings.resolved_database_url`. SQLite runs in WAL mode with a busy timeout,
+SQLAlchemy 2 over `settings.resolved_database_url`: SQLite by default, or a server database such as
+PostgreSQL (psycopg 3) when `database_url` names one (its schema comes from the Alembic migrations,
+assistant.schema). SQLite runs in WAL mode with a busy timeout,
 and every write is its own committed transaction, so a process killed between two answers loses
 nothing that was already acknowledged.
 
@@ -244,7 +246,9 @@ def _verify(engine: Engine, url: str) -> None:
     if present and len(present) != len(HISTORY_TABLES):
         missing = "、".join(name for name in HISTORY_TABLES if name not in existing)
         raise unavailable(url, RuntimeError(f"表 {missing} がありません"))
-    metadata.create_all(engine)
+    from assistant.schema import ensure_schema
+
+    ensure_schema(engine)  # SQLite: create the tables; a server database: apply the Alembic migrations
 
 
 def get_engine(url: str) -> Engine:
@@ -261,6 +265,8 @@ def get_engine(url: str) -> Engine:
                 if parsed.database and parsed.database != ":memory:":
                     Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
                 kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            else:  # a server: reconnect after it restarts, enough connections for a worker's threads
+                kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
             engine = create_engine(url, **kwargs)
             if is_sqlite:
                 _configure_sqlite(engine)
@@ -340,8 +346,8 @@ class DialogueStore:
         """Inside the write transaction: the session is still as the caller read it (None: not yet created)."""
         if expected is _NO_CHECK:
             return
-        stored = connection.execute(
-            select(sessions.c.state).where(sessions.c.kind == kind, sessions.c.session_id == session_id)
+        stored = connection.execute(  # FOR UPDATE: a server database serialises writers here (SQLite: BEGIN IMMEDIATE)
+            select(sessions.c.state).where(sessions.c.kind == kind, sessions.c.session_id == session_id).with_for_update()
         ).scalar()
         if (revision_of(stored) if stored is not None else None) != expected:
             raise SessionConflict(

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 CHIVE_MODEL_ID = "chive-ja-ginza-5.3.0-static"
+CACHE_FORMAT = "keyed-1"
+SEEN_WORDS_LIMIT = 500_000
 
 
 class EmbeddingError(RuntimeError):
@@ -41,8 +43,8 @@ def _ginza_vocab_dir() -> Path:
     return candidates[-1]
 
 
-def build_chive_cache(cache_file: Path) -> None:
-    """Extract word → row and the vector table from ja-ginza once, into a compact .npz file."""
+def chive_table() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(words, their vector rows, the vector table) of the chiVe vectors ja-ginza ships."""
     from spacy.strings import StringStore
     from spacy.vectors import Vectors
 
@@ -57,9 +59,27 @@ def build_chive_cache(cache_file: Path) -> None:
         if row >= 0:
             words.append(word)
             rows.append(row)
+    return words, np.array(rows, dtype=np.int32), np.asarray(vectors.data, dtype=np.float32)
+
+
+def word_key(word: str) -> int:
+    """A stable 64-bit key of a word (the lookup stores keys, not the half a million words)."""
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def build_chive_cache(cache_file: Path) -> None:
+    """Extract the lookup once into a compact .npz: sorted word keys, their rows, the vector table.
+
+    Row 0 of the table is the zero vector ([UNK]); a word's row is its chiVe row + 1."""
+    words, rows, vectors = chive_table()
+    keys = np.fromiter((word_key(w) for w in words), dtype=np.uint64, count=len(words))
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order] + 1
+    unique = np.concatenate([[True], keys[1:] != keys[:-1]])  # a key collision keeps the first word
+    table = np.vstack([np.zeros((1, vectors.shape[1]), dtype=np.float32), vectors])
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_suffix(".tmp.npz")
-    np.savez(tmp, words=np.array(words), rows=np.array(rows, dtype=np.int32), vectors=np.asarray(vectors.data, dtype=np.float32))
+    np.savez(tmp, keys=keys[unique], rows=rows[unique].astype(np.int32), vectors=table)
     tmp.replace(cache_file)
 
 
@@ -89,30 +109,56 @@ class ChiveEmbedder(Embedder):
     """
 
     def __init__(self, cache_dir: Path) -> None:
-        cache_file = cache_dir / f"{CHIVE_MODEL_ID}.npz"
+        cache_file = cache_dir / f"{CHIVE_MODEL_ID}-{CACHE_FORMAT}.npz"
         if not cache_file.is_file():
             build_chive_cache(cache_file)
-        data = np.load(cache_file)
-        words, rows = data["words"].tolist(), data["rows"] + 1  # row 0 is the zero vector for [UNK]
-        self._vocab: dict[str, int] = dict(zip(words, rows.tolist()))
-        self._weights = np.vstack([np.zeros((1, data["vectors"].shape[1]), dtype=np.float32), data["vectors"]])
+            (cache_dir / f"{CHIVE_MODEL_ID}.npz").unlink(missing_ok=True)  # the older, word-keyed cache
+        with np.load(cache_file) as data:
+            self._keys, self._rows, self._weights = data["keys"], data["rows"], data["vectors"]
+        self._seen: dict[str, int | None] = {}  # word → row, for the words this process has met
         self.model_id = CHIVE_MODEL_ID
         self.dimension = int(self._weights.shape[1])
 
+    def row(self, word: str) -> int | None:
+        """The vector row of a word, None when chiVe has no vector for it."""
+        try:
+            return self._seen[word]
+        except KeyError:
+            pass
+        key = np.uint64(word_key(word))
+        at = int(np.searchsorted(self._keys, key))
+        found = int(self._rows[at]) if at < len(self._keys) and self._keys[at] == key else None
+        if len(self._seen) < SEEN_WORDS_LIMIT:
+            self._seen[word] = found
+        return found
+
     def segment(self, text: str) -> str:
         """Words of the text that have a vector, space separated (compounds fall back to parts)."""
+        return " ".join(self._words(get_tokenizer().morphemes(text)))
+
+    def _words(self, morphemes: list[tuple[str, list[str]]]) -> list[str]:
         words = []
-        for form, parts in get_tokenizer().morphemes(text):
-            if form in self._vocab:
+        for form, parts in morphemes:
+            if self.row(form) is not None:
                 words.append(form)
             else:
-                words.extend(p for p in parts if p in self._vocab)
-        return " ".join(words)
+                words.extend(p for p in parts if self.row(p) is not None)
+        return words
+
+    def rows_of(self, morphemes: list[tuple[str, list[str]]]) -> list[int]:
+        """Vector rows of analysed text (as `segment`, without tokenising again)."""
+        return [self.row(w) for w in self._words(morphemes)]  # type: ignore[misc]
+
+    def encode_morphemes(self, analysed: list[list[tuple[str, list[str]]]]) -> np.ndarray:
+        """Passage vectors of texts already analysed by the tokenizer (`morphemes`)."""
+        return self._pool([self.rows_of(m) for m in analysed])
 
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, text in enumerate(texts):
-            rows = [self._vocab[w] for w in self.segment(text).split()]
+        return self._pool([self.rows_of(get_tokenizer().morphemes(text)) for text in texts])
+
+    def _pool(self, row_lists: list[list[int]]) -> np.ndarray:
+        vectors = np.zeros((len(row_lists), self.dimension), dtype=np.float32)
+        for i, rows in enumerate(row_lists):
             if rows:
                 vectors[i] = self._weights[rows].mean(axis=0)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -128,7 +174,9 @@ class ChiveEmbedder(Embedder):
         from tokenizers.models import WordLevel
         from tokenizers.pre_tokenizers import WhitespaceSplit
 
-        tokenizer = Tokenizer(WordLevel({"[UNK]": 0, **self._vocab}, unk_token="[UNK]"))
+        words, rows, _vectors = chive_table()
+        vocab = {w: int(r) + 1 for w, r in zip(words, rows)}
+        tokenizer = Tokenizer(WordLevel({"[UNK]": 0, **vocab}, unk_token="[UNK]"))
         tokenizer.pre_tokenizer = WhitespaceSplit()
         return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=self._weights)], device="cpu")
 

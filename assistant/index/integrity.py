@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.files import process_alive
+
 MANIFEST = "manifest.json"
 CHROMA = "chroma"
 WORKING_COPIES = ".open"
@@ -85,7 +87,7 @@ def verify_build(folder: Path, manifest: dict[str, Any], *, skip_prefix: str | N
     return check
 
 
-def _copy_verified(source: Path, target: Path, checksum: str) -> bool:
+def copy_verified(source: Path, target: Path, checksum: str) -> bool:
     """Copy one file while hashing it; False when the copy does not match the checksum."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -109,22 +111,13 @@ def working_copy(folder: Path, manifest: dict[str, Any]) -> tuple[Path | None, B
         if not source.is_file():
             check.missing.append(name)
             continue
-        if not _copy_verified(source, root / name, checksum):
+        if not copy_verified(source, root / name, checksum):
             check.damaged.append(name)
     if not check.ok:
         shutil.rmtree(root, ignore_errors=True)
         return None, check
     return root / CHROMA, check
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_working_copies(index_dir: Path) -> int:
@@ -133,7 +126,7 @@ def remove_stale_working_copies(index_dir: Path) -> int:
     for path in (index_dir / WORKING_COPIES).glob("*"):
         parts = path.name.rsplit(".", 2)
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is None or (pid != os.getpid() and not _pid_alive(pid)):
+        if pid is None or (pid != os.getpid() and not process_alive(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed

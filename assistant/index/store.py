@@ -26,22 +26,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 from filelock import FileLock
 
 from assistant.chunk import Chunk
 from assistant.config import Settings
+from assistant.index.analysis import Analysed, analyse_chunks, index_text
 from assistant.index.embeddings import CHIVE_MODEL_ID, Embedder, get_embedder
 from assistant.index.integrity import (
+    CHROMA,
     MANIFEST,
     BuildCheck,
     build_checksums,
+    copy_verified,
     remove_stale_working_copies,
     verify_build,
     working_copy,
 )
-from assistant.index.tokenizer import get_tokenizer
+from assistant.index.lexical import LexicalIndex
 from assistant.ingest.docstore import DocumentStore, write_json_atomic
 from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import corpus_chunks
@@ -49,7 +51,12 @@ from assistant.knowledge.chunks import corpus_chunks
 COLLECTION = "chunks"
 CHROMA_BATCH = 1000
 # 2: the manifest lists the checksums of the build's files and the text digest of each document.
-INDEX_FORMAT = 2
+# 3: the lexical part keeps term counts (assistant.index.lexical) and tokens.jsonl the BM25 tokens of
+#    each chunk, so that a document can be added or removed without indexing the others again.
+INDEX_FORMAT = 3
+CHUNKS_FILE = "chunks.jsonl"
+TOKENS_FILE = "tokens.jsonl"
+LEXICAL_DIR = "bm25"
 
 
 class IndexError_(RuntimeError):
@@ -70,6 +77,8 @@ def documents_fingerprint(store: DocumentStore) -> str:
             f"{record['doc_id']}:{record['content_hash']}:{record['kind']}:{record['as_of']}:{record['title']}:"
             f"{record.get('official', False)}:{record.get('format')}".encode()
         )
+        if "scope" in record:  # who the document answers, and how sure it is, are in its chunks too
+            digest.update(f":{record['scope']}:{record.get('municipality')}:{record.get('confidence')}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -85,11 +94,6 @@ def document_texts(chunks: list[Chunk]) -> dict[str, str]:
     return {doc_id: digest.hexdigest() for doc_id, digest in sorted(digests.items())}
 
 
-def index_text(chunk: Chunk) -> str:
-    """What BM25 and the dense model see: the title helps short passages."""
-    return f"{chunk.title}\n{chunk.text}"
-
-
 @dataclass
 class BuildReport:
     build_id: str
@@ -98,6 +102,9 @@ class BuildReport:
     seconds: float
     size_bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    incremental: bool = False
+    added_chunks: int = 0
+    removed_chunks: int = 0
 
 
 def _folder_size(path: Path) -> int:
@@ -129,24 +136,74 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
+def chroma_metadata(chunk: Chunk) -> dict[str, Any]:
+    return {"kind": chunk.kind, "as_of": chunk.as_of, "confidence": chunk.confidence, "origin": chunk.origin,
+            "title": chunk.title, "instruction_like": chunk.instruction_like}
+
+
+def add_vectors(collection: Any, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Add chunks with their vectors to a Chroma collection (embedded or server), in batches."""
+    for start in range(0, len(chunks), CHROMA_BATCH):
+        batch = chunks[start : start + CHROMA_BATCH]
+        collection.add(
+            ids=[c.source_id for c in batch],
+            embeddings=vectors[start : start + len(batch)],
+            metadatas=[chroma_metadata(c) for c in batch],
+            documents=[c.text for c in batch],
+        )
+
+
+def delete_vectors(collection: Any, ids: list[str]) -> None:
+    for start in range(0, len(ids), CHROMA_BATCH):
+        collection.delete(ids=ids[start : start + CHROMA_BATCH])
+
+
+SYNC_THRESHOLD = 1000  # Chroma's default: the vector segment is written after this many operations
+
+
+def flush_log(folder: Path) -> None:
+    """Make embedded Chroma write its vector segment now, so that its write-ahead log, which holds a copy of
+    every added text until then, is purged (a removed document must not stay there; the build gets smaller).
+
+    Chroma writes the segment when the unwritten operations reach `sync_threshold`, which a client reads when
+    it first loads the segment: lower it in one client, write one chunk again unchanged in the next, restore."""
+    client = chroma_client(folder)
+    try:
+        collection = client.get_collection(COLLECTION)
+        if not collection.count():
+            return
+        collection.modify(configuration={"hnsw": {"sync_threshold": 2, "batch_size": 2}})
+    finally:
+        client.close()
+    client = chroma_client(folder)
+    try:
+        collection = client.get_collection(COLLECTION)
+        sample = collection.get(limit=1, include=["embeddings", "metadatas", "documents"])
+        collection.upsert(ids=sample["ids"], embeddings=sample["embeddings"], metadatas=sample["metadatas"],
+                          documents=sample["documents"])
+        collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD, "batch_size": 100}})
+    finally:
+        client.close()
+
+
 def _write_chroma(folder: Path, chunks: list[Chunk], vectors: np.ndarray) -> None:
     client = chroma_client(folder)
     try:
         collection = client.create_collection(COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None)
-        for start in range(0, len(chunks), CHROMA_BATCH):
-            batch = chunks[start : start + CHROMA_BATCH]
-            collection.add(
-                ids=[c.source_id for c in batch],
-                embeddings=vectors[start : start + len(batch)],
-                metadatas=[
-                    {"kind": c.kind, "as_of": c.as_of, "confidence": c.confidence, "origin": c.origin, "title": c.title,
-                     "instruction_like": c.instruction_like}
-                    for c in batch
-                ],
-                documents=[c.text for c in batch],
-            )
+        add_vectors(collection, chunks, vectors)
     finally:
-        client.close()  # everything on disk before the checksums are taken
+        client.close()
+    flush_log(folder)  # everything on disk, and nothing left in the log, before the checksums are taken
+
+
+def _write_lexical(folder: Path, chunks: list[Chunk], tokens: list[list[str]], lexical: LexicalIndex) -> None:
+    with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+    with (folder / TOKENS_FILE).open("w", encoding="utf-8") as handle:
+        for row in tokens:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    lexical.save(folder / LEXICAL_DIR)
 
 
 def _fallback_is_safe(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -172,6 +229,67 @@ def _prune_builds(settings: Settings, keep: str, previous: Path | None, manifest
     remove_stale_working_copies(settings.index_dir)
 
 
+def document_store(settings: Settings) -> DocumentStore:
+    """The configured store of ingested documents (files under ASSISTANT_HOME, or the database)."""
+    return DocumentStore.for_settings(settings)
+
+
+def _upgrade_legacy_records(settings: Settings, store: DocumentStore, say: Callable[[str], None]) -> None:
+    if store.has_legacy_records():
+        from assistant.index.locks import documents_lock
+
+        with documents_lock(settings):  # the lock ingest takes
+            if store.upgrade_records():
+                say("以前の形式の登録文書を、個人情報をマスクした形式に更新しました")
+
+
+def _new_build_id() -> str:
+    return f"build-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def build_manifest(
+    build_id: str, knowledge: Knowledge, store: DocumentStore, embedder: Embedder, chunks: list[Chunk]
+) -> dict[str, Any]:
+    """What a build holds, without the file checksums (added when the files are written)."""
+    return {
+        "format": INDEX_FORMAT,
+        "build_id": build_id,
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "chunks": len(chunks),
+        "documents": len(store.records()),
+        "corpus_hash": knowledge.content_hash,
+        "documents_fingerprint": documents_fingerprint(store),
+        "embedding_model": embedder.model_id,
+        "embedding_dimension": embedder.dimension,
+        "kinds": _count_kinds(chunks),
+        "instruction_like_chunks": sum(1 for c in chunks if c.instruction_like),
+        "document_texts": document_texts(chunks),
+    }
+
+
+def _publish(settings: Settings, tmp: Path, build_id: str, manifest: dict[str, Any]) -> Path:
+    """Seal the build (checksums), rename it into place and point CURRENT at it; prune old builds."""
+    manifest["files"] = build_checksums(tmp)
+    write_json_atomic(tmp / MANIFEST, manifest)
+    final = settings.index_dir / build_id
+    os.rename(tmp, final)
+    previous = current_build_dir(settings)
+    pointer = _current_pointer(settings)
+    tmp_pointer = pointer.with_name(".CURRENT.tmp")
+    tmp_pointer.write_text(build_id, encoding="utf-8")
+    os.replace(tmp_pointer, pointer)
+    _prune_builds(settings, build_id, previous, manifest)
+    return final
+
+
+def all_chunks(knowledge: Knowledge, store: DocumentStore) -> list[Chunk]:
+    chunks = corpus_chunks(knowledge) + store.chunks()
+    ids = [c.source_id for c in chunks]
+    if len(set(ids)) != len(ids):
+        raise IndexError_("チャンク ID が重複しています（corpus を確認してください）")
+    return chunks
+
+
 def build_index(
     settings: Settings,
     knowledge: Knowledge,
@@ -180,79 +298,56 @@ def build_index(
     _after_stage: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Build a complete new index from the corpus and the ingested documents, then publish it."""
+    if settings.chroma_url:
+        from assistant.index.remote import build_remote
+
+        return build_remote(settings, knowledge, progress=progress)
     settings.ensure_dirs()
+    with FileLock(str(settings.index_dir / ".build.lock")):
+        return _build_locked(settings, knowledge, progress, _after_stage)
+
+
+def _build_locked(
+    settings: Settings,
+    knowledge: Knowledge,
+    progress: Callable[[str], None] | None,
+    after_stage: Callable[[str], None] | None,
+) -> BuildReport:
     say = progress or (lambda _message: None)
-    checkpoint = _after_stage or (lambda _stage: None)
+    checkpoint = after_stage or (lambda _stage: None)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    with FileLock(str(settings.index_dir / ".build.lock")):
-        for leftover in settings.index_dir.glob(".building-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        store = DocumentStore(settings.documents_dir, settings.corpus_dir)
-        if store.has_legacy_records():
-            with FileLock(str(settings.home / ".documents.lock"), timeout=120):  # the lock ingest takes
-                if store.upgrade_records():
-                    say("以前の形式の登録文書を、個人情報をマスクした形式に更新しました")
-        chunks = corpus_chunks(knowledge) + store.chunks()
-        ids = [c.source_id for c in chunks]
-        if len(set(ids)) != len(ids):
-            raise IndexError_("チャンク ID が重複しています（corpus を確認してください）")
-        build_id = f"build-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        tmp = settings.index_dir / f".building-{build_id}"
-        tmp.mkdir(parents=True)
-        try:
-            say(f"{len(chunks)} チャンクを書き出しています")
-            with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as handle:
-                for chunk in chunks:
-                    handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-            checkpoint("chunks")
-            t0 = time.perf_counter()
-            say("BM25 索引を作成しています")
-            tokenizer = get_tokenizer()
-            corpus_tokens = [tokenizer.tokens(index_text(c)) or ["[空]"] for c in chunks]
-            bm25 = bm25s.BM25()
-            bm25.index(corpus_tokens, show_progress=False)
-            bm25.save(str(tmp / "bm25"))
-            timings["bm25_seconds"] = time.perf_counter() - t0
-            checkpoint("bm25")
-            t0 = time.perf_counter()
-            say("埋め込みベクトルを計算しています")
-            embedder = get_embedder(settings)
-            vectors = embedder.encode([index_text(c) for c in chunks], is_query=False)
-            timings["embed_seconds"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            say("ベクトルを Chroma に保存しています")
-            _write_chroma(tmp / "chroma", chunks, vectors)
-            timings["chroma_seconds"] = time.perf_counter() - t0
-            checkpoint("chroma")
-            say("ファイルのチェックサムを記録しています")
-            manifest = {
-                "format": INDEX_FORMAT,
-                "build_id": build_id,
-                "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "chunks": len(chunks),
-                "documents": len(store.records()),
-                "corpus_hash": knowledge.content_hash,
-                "documents_fingerprint": documents_fingerprint(store),
-                "embedding_model": embedder.model_id,
-                "embedding_dimension": embedder.dimension,
-                "kinds": _count_kinds(chunks),
-                "instruction_like_chunks": sum(1 for c in chunks if c.instruction_like),
-                "document_texts": document_texts(chunks),
-                "files": build_checksums(tmp),
-            }
-            write_json_atomic(tmp / MANIFEST, manifest)
-            final = settings.index_dir / build_id
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        previous = current_build_dir(settings)
-        pointer = _current_pointer(settings)
-        tmp_pointer = pointer.with_name(".CURRENT.tmp")
-        tmp_pointer.write_text(build_id, encoding="utf-8")
-        os.replace(tmp_pointer, pointer)
-        _prune_builds(settings, build_id, previous, manifest)
+    for leftover in settings.index_dir.glob(".building-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    store = document_store(settings)
+    _upgrade_legacy_records(settings, store, say)
+    chunks = all_chunks(knowledge, store)
+    build_id = _new_build_id()
+    tmp = settings.index_dir / f".building-{build_id}"
+    tmp.mkdir(parents=True)
+    try:
+        say(f"{len(chunks)} チャンクを解析しています（形態素解析と埋め込みベクトル）")
+        t0 = time.perf_counter()
+        embedder = get_embedder(settings)
+        analysed = analyse_chunks(chunks, settings)
+        timings["analyse_seconds"] = time.perf_counter() - t0
+        checkpoint("chunks")
+        t0 = time.perf_counter()
+        say("BM25 索引を作成しています")
+        _write_lexical(tmp, chunks, analysed.tokens, LexicalIndex.from_tokens(analysed.tokens))
+        timings["bm25_seconds"] = time.perf_counter() - t0
+        checkpoint("bm25")
+        t0 = time.perf_counter()
+        say("ベクトルを Chroma に保存しています")
+        _write_chroma(tmp / CHROMA, chunks, analysed.vectors)
+        timings["chroma_seconds"] = time.perf_counter() - t0
+        checkpoint("chroma")
+        say("ファイルのチェックサムを記録しています")
+        manifest = build_manifest(build_id, knowledge, store, embedder, chunks)
+        final = _publish(settings, tmp, build_id, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return BuildReport(
         build_id=build_id,
         chunks=len(chunks),
@@ -261,6 +356,171 @@ def build_index(
         size_bytes=_folder_size(final),
         timings=timings,
     )
+
+
+@dataclass
+class Prepared:
+    """Chunks of changed documents, analysed ahead (by the ingest workers) or not yet."""
+
+    chunks: list[Chunk]
+    analysed: Analysed | None = None
+
+
+def changed_chunks(
+    settings: Settings, store: DocumentStore, doc_ids: set[str], prepared: dict[str, Prepared] | None
+) -> tuple[list[Chunk], Analysed]:
+    """The chunks the changed documents now have (none for a removed one), with tokens and vectors."""
+    prepared = prepared or {}
+    embedder = get_embedder(settings)
+    missing = doc_ids - set(prepared)
+    stored = store.chunks_of(missing) if missing else []
+    chunks: list[Chunk] = []
+    analysed = Analysed.empty(embedder.dimension)
+    for doc_id in sorted(doc_ids & set(prepared)):
+        part = prepared[doc_id]
+        chunks.extend(part.chunks)
+        analysed.extend(part.analysed or analyse_chunks(part.chunks, settings))
+    if stored:
+        chunks.extend(stored)
+        analysed.extend(analyse_chunks(stored, settings))
+    return chunks, analysed
+
+
+def _read_lines(path: Path) -> list[Any]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def update_index(
+    settings: Settings,
+    knowledge: Knowledge,
+    doc_ids: set[str],
+    *,
+    prepared: dict[str, Prepared] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Publish a new index in which only these documents changed (added, replaced or removed).
+
+    Only their chunks are analysed and written to the vector store; the lexical part drops and
+    appends rows. The new build is complete, sealed with checksums and published like a full one.
+    Without a current build that matches the corpus and the model, a full build is made instead.
+    """
+    if settings.chroma_url:
+        from assistant.index.remote import update_remote
+
+        report = update_remote(settings, knowledge, doc_ids, prepared=prepared, progress=progress)
+        return report if report is not None else build_index(settings, knowledge, progress=progress)
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    settings.ensure_dirs()
+    with FileLock(str(settings.index_dir / ".build.lock")):
+        base = _incremental_base(settings, knowledge)
+        if base is None:
+            say("差分で更新できる索引がないため、索引全体を作成します")
+            return _build_locked(settings, knowledge, progress, None)
+        folder, old_manifest = base
+        store = document_store(settings)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        new_chunks, analysed = changed_chunks(settings, store, doc_ids, prepared)
+        timings["analyse_seconds"] = time.perf_counter() - t0
+        old_chunks = [Chunk.from_dict(d) for d in _read_lines(folder / CHUNKS_FILE)]
+        old_tokens = _read_lines(folder / TOKENS_FILE)
+        dropped = [i for i, c in enumerate(old_chunks) if c.meta.get("doc_id") in doc_ids]
+        dropped_set = set(dropped)
+        kept = [c for i, c in enumerate(old_chunks) if i not in dropped_set]
+        chunks = kept + new_chunks
+        ids = [c.source_id for c in chunks]
+        if len(set(ids)) != len(ids):
+            raise IndexError_("チャンク ID が重複しています（corpus を確認してください）")
+        build_id = _new_build_id()
+        tmp = settings.index_dir / f".building-{build_id}"
+        tmp.mkdir(parents=True)
+        try:
+            say(f"{len(doc_ids)} 件の文書の索引を更新しています（削除 {len(dropped)}、追加 {len(new_chunks)} チャンク）")
+            t0 = time.perf_counter()
+            lexical = LexicalIndex.load(folder / LEXICAL_DIR).without(dropped).appended(analysed.tokens)
+            tokens = [t for i, t in enumerate(old_tokens) if i not in dropped_set] + analysed.tokens
+            _write_lexical(tmp, chunks, tokens, lexical)
+            timings["bm25_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            _update_chroma_copy(folder, old_manifest, tmp / CHROMA, [old_chunks[i].source_id for i in dropped],
+                                new_chunks, analysed.vectors)
+            timings["chroma_seconds"] = time.perf_counter() - t0
+            manifest = build_manifest(build_id, knowledge, store, get_embedder(settings), chunks)
+            manifest["based_on"] = old_manifest.get("build_id")
+            final = _publish(settings, tmp, build_id, manifest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return BuildReport(
+        build_id=build_id,
+        chunks=len(chunks),
+        documents=manifest["documents"],
+        seconds=time.perf_counter() - started,
+        size_bytes=_folder_size(final),
+        timings=timings,
+        incremental=True,
+        added_chunks=len(new_chunks),
+        removed_chunks=len(dropped),
+    )
+
+
+def _incremental_base(settings: Settings, knowledge: Knowledge) -> tuple[Path, dict[str, Any]] | None:
+    """The published build, if it verifies and was made from this corpus with this model and format."""
+    folder = current_build_dir(settings)
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        manifest = read_manifest(folder)
+    except (OSError, ValueError):
+        return None
+    if (
+        manifest.get("format") != INDEX_FORMAT
+        or manifest.get("corpus_hash") != knowledge.content_hash
+        or manifest.get("embedding_model") != get_embedder(settings).model_id
+        or not verify_build(folder, manifest).ok
+    ):
+        return None
+    return folder, manifest
+
+
+def _update_chroma_copy(
+    source: Path, manifest: dict[str, Any], target: Path, removed_ids: list[str], chunks: list[Chunk], vectors: np.ndarray
+) -> None:
+    """Copy the build's Chroma files (each checked against the manifest) and apply the change to the copy."""
+    for name, checksum in sorted((manifest.get("files") or {}).items()):
+        if name.startswith(f"{CHROMA}/") and not copy_verified(source / name, target.parent / name, checksum):
+            raise IndexError_(f"索引 {source.name} のファイル {name} が壊れています。`assistant index rebuild` を実行してください")
+    client = chroma_client(target)
+    try:
+        collection = client.get_collection(COLLECTION)
+        delete_vectors(collection, removed_ids)
+        add_vectors(collection, chunks, vectors)
+    finally:
+        client.close()
+    flush_log(target)
+    if removed_ids:
+        _purge_deleted_text(target)
+
+
+def _purge_deleted_text(folder: Path) -> None:
+    """Rewrite Chroma's SQLite file so that the text of deleted chunks is not left in free pages or the
+    full-text index (a removed document must leave no copy behind)."""
+    import sqlite3
+
+    database = folder / "chroma.sqlite3"
+    if not database.is_file():
+        return
+    connection = sqlite3.connect(database)
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "embedding_fulltext_search" in tables:
+            connection.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES ('optimize')")
+            connection.commit()
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
 
 
 def _count_kinds(chunks: list[Chunk]) -> dict[str, int]:
@@ -312,9 +572,8 @@ class SearchIndex:
         self.chroma_path = chroma_path
         self._finalizer = weakref.finalize(self, _release, None, chroma_path.parent)
         try:
-            with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
-                self.chunks = [Chunk.from_dict(json.loads(line)) for line in handle if line.strip()]
-            self.bm25 = bm25s.BM25.load(str(folder / "bm25"))
+            self.chunks = [Chunk.from_dict(d) for d in _read_lines(folder / CHUNKS_FILE)]
+            self.bm25 = LexicalIndex.load(folder / LEXICAL_DIR)
             client = chroma_client(chroma_path)
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _release, client, chroma_path.parent)
@@ -322,7 +581,7 @@ class SearchIndex:
         except Exception as exc:  # any damage gets the same clear message
             self.close()
             raise _rebuild_hint(folder, f"{type(exc).__name__}: {exc}") from exc
-        if len(self.chunks) != self.manifest.get("chunks"):
+        if len(self.chunks) != self.manifest.get("chunks") or self.bm25.rows != len(self.chunks):
             self.close()
             raise IndexError_(f"索引 {folder.name} のチャンク数が一致しません。`assistant index rebuild` を実行してください")
         self.embedder = embedder
@@ -357,8 +616,35 @@ def _good_fallback(settings: Settings, current: Path | None, model_id: str | Non
     return None
 
 
+def published_stamp(settings: Settings) -> Any:
+    """A value that changes whenever a new index is published (cheap: one `stat`, or one query in server mode)."""
+    if settings.chroma_url:
+        from assistant.index.remote import remote_stamp
+
+        return remote_stamp(settings)
+    try:
+        info = os.stat(pointer_path(settings))
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def published_build_id(settings: Settings) -> str | None:
+    """The id of the published index, as `SearchIndex.build_id` names it."""
+    if settings.chroma_url:
+        from assistant.index.remote import remote_build_id
+
+        return remote_build_id(settings)
+    folder = current_build_dir(settings)
+    return folder.name if folder is not None else None
+
+
 def open_index(settings: Settings, *, fallback: bool = True) -> SearchIndex:
     """Open the published build; if it does not verify, the previous good build (with `fallback_from` set)."""
+    if settings.chroma_url:
+        from assistant.index.remote import open_remote
+
+        return open_remote(settings)
     folder = current_build_dir(settings)
     if folder is None:
         raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
@@ -381,7 +667,11 @@ def open_index(settings: Settings, *, fallback: bool = True) -> SearchIndex:
 def index_status(settings: Settings, knowledge: Knowledge) -> dict[str, Any]:
     """What is on disk: the published build, checked file by file against its manifest."""
     folder = current_build_dir(settings)
-    store = DocumentStore(settings.documents_dir, settings.corpus_dir)
+    if settings.chroma_url:
+        from assistant.index.remote import remote_status
+
+        return remote_status(settings, knowledge)
+    store = document_store(settings)
     status: dict[str, Any] = {
         "index_dir": str(settings.index_dir),
         "exists": bool(folder and folder.is_dir()),

@@ -18,24 +18,29 @@ from typing import Any, Literal
 
 from assistant.chunk import Chunk, make_chunk
 from assistant.config import DEFAULT_CORPUS_DIR
+from assistant.dates import iso_date
 from assistant.ingest.chunker import split_text
 from assistant.ingest.limits import ReadLimits
 from assistant.ingest.loaders import IngestError, Section, load_sections
+from assistant.ingest.records import FileRecords, RecordStore, record_store, write_json_atomic
 from assistant.ingest.screening import load_instruction_rules
-from assistant.privacy import mask_personal_data
+from assistant.privacy import kind_labels, mask_personal_data
+from assistant.validation import InputError, clean_text
 
 DocumentKind = Literal["guidance", "qa", "cases", "law", "other"]
 DOCUMENT_KINDS: tuple[str, ...] = ("guidance", "qa", "cases", "law", "other")
 
 
-# Labels of the kinds reported by assistant.textnorm.mask_personal_data (unknown kinds are shown as is).
-MASK_KIND_LABELS = {
-    "my_number": "個人番号",
-    "phone": "電話番号",
-    "email": "メールアドレス",
-    "labelled": "氏名・住所などの記載",
-    "name": "氏名",
-}
+CONFIRMED = "確認済み"
+UNCONFIRMED = "要確認"
+CONFIDENCES: tuple[str, ...] = (CONFIRMED, UNCONFIRMED)
+# Who a document answers: everyone (official material), or the users of one municipality (its own material).
+SCOPE_PUBLIC = "public"
+SCOPE_MUNICIPALITY = "municipality"
+SCOPES: tuple[str, ...] = (SCOPE_PUBLIC, SCOPE_MUNICIPALITY)
+MAX_MUNICIPALITY_CHARS = 64
+MAX_TITLE_CHARS = 200
+
 # Records written before masking and screening at ingest have no "format" (or format 1).
 RECORD_FORMAT = 2
 ORIGINALS = "originals"
@@ -59,8 +64,24 @@ class IngestResult:
         return data
 
 
+def chunk_scope(chunk: Chunk) -> tuple[str, str | None]:
+    """(scope, municipality) of a chunk; corpus chunks and documents ingested before scopes existed are public."""
+    scope = str(chunk.meta.get("scope") or SCOPE_PUBLIC)
+    return scope, (str(chunk.meta["municipality"]) if chunk.meta.get("municipality") else None)
+
+
+def clean_municipality(name: str | None) -> str | None:
+    """A municipality name as stored (None when blank); InputError when it cannot be one."""
+    value = clean_text(name or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_MUNICIPALITY_CHARS or "\n" in value:
+        raise InputError(f"団体名は {MAX_MUNICIPALITY_CHARS} 文字以内の 1 行で入力してください")
+    return value
+
+
 def masked_kinds_label(kinds: list[str] | tuple[str, ...]) -> str:
-    return "・".join(MASK_KIND_LABELS.get(kind, kind) for kind in kinds)
+    return "・".join(kind_labels(kinds))
 
 
 def document_id(path: Path) -> str:
@@ -75,18 +96,21 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document read, masked, screened and chunked, not yet stored."""
+
+    label: str
+    path: Path
+    record: dict[str, Any]
+    chunks: list[Chunk]
+    existing: dict[str, Any] | None
+    keep_original: bool
+    as_of_given: bool
+
+    @property
+    def doc_id(self) -> str:
+        return str(self.record["doc_id"])
 
 
 @dataclass
@@ -108,44 +132,36 @@ class DocumentStore:
     caller asks for it, and deleted with the document.
     """
 
-    def __init__(self, folder: Path, corpus_dir: Path | None = None) -> None:
+    def __init__(self, folder: Path, corpus_dir: Path | None = None, records: RecordStore | None = None) -> None:
         self.folder = folder
         self.corpus_dir = corpus_dir or DEFAULT_CORPUS_DIR
         folder.mkdir(parents=True, exist_ok=True)
+        self.backend: RecordStore = records or FileRecords(folder)
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> "DocumentStore":
+        """The store the configuration names: records in the database when one is configured, else files."""
+        return cls(settings.documents_dir, settings.corpus_dir, record_store(settings))
 
     @property
     def originals_dir(self) -> Path:
         return self.folder / ORIGINALS
 
-    def _record_path(self, doc_id: str) -> Path:
-        return self.folder / f"{doc_id}.json"
-
     def records(self) -> list[dict[str, Any]]:
-        out = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (json.JSONDecodeError, OSError):
-                continue  # a damaged record is skipped; `index status` reports the count
-        return out
+        """Every readable record (a damaged one is skipped; `index status` reports the count)."""
+        return self.backend.all()
 
     def damaged_records(self) -> list[str]:
-        bad = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, OSError):
-                bad.append(path.name)
-        return bad
+        return self.backend.damaged()
 
     def chunks(self) -> list[Chunk]:
         return [Chunk.from_dict(c) for record in self.records() for c in record["chunks"]]
 
+    def chunks_of(self, doc_ids: set[str]) -> list[Chunk]:
+        return [Chunk.from_dict(c) for record in self.records() if record.get("doc_id") in doc_ids for c in record["chunks"]]
+
     def get(self, doc_id: str) -> dict[str, Any] | None:
-        path = self._record_path(doc_id)
-        if not path.is_file():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self.backend.get(doc_id)
 
     # -- originals --------------------------------------------------------------------------------
     def _keep_original(self, source: Path, doc_id: str) -> str:
@@ -178,17 +194,23 @@ class DocumentStore:
 
     def remove(self, path: Path, *, origin: Path | None = None) -> IngestResult:
         doc_id = document_id(origin or path)
-        record_path = self._record_path(doc_id)
-        if not record_path.exists():
+        record = self.backend.delete(doc_id)
+        if record is None:
             return IngestResult(str(path), "not_found", "登録されていない文書です", doc_id=doc_id)
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, OSError):
-            record = {}
-        record_path.unlink()
         record["doc_id"] = doc_id
         note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record) else ""
         return IngestResult(str(path), "removed", f"文書を削除しました{note}", doc_id=doc_id)
+
+    def remove_document(self, doc_id: str) -> IngestResult:
+        """Remove the document with this id (as listed by `records`) and every copy kept of it."""
+        if not doc_id or not all(ch in "0123456789abcdef" for ch in doc_id):
+            return IngestResult(str(doc_id), "not_found", "登録されていない文書です")
+        record = self.backend.delete(doc_id)
+        if record is None:
+            return IngestResult(doc_id, "not_found", "登録されていない文書です", doc_id=doc_id)
+        name = str(record.get("file_name") or doc_id)
+        note = "（保管していた元のファイルも削除しました）" if self._purge_originals(record | {"doc_id": doc_id}) else ""
+        return IngestResult(name, "removed", f"文書を削除しました{note}", doc_id=doc_id)
 
     # -- ingest -----------------------------------------------------------------------------------
     def _chunks(
@@ -201,6 +223,9 @@ class DocumentStore:
         as_of: str,
         as_of_estimated: bool,
         official: bool,
+        confidence: str,
+        scope: str,
+        municipality: str | None,
         origin: str,
         chunk_chars: int,
     ) -> list[Chunk]:
@@ -219,10 +244,12 @@ class DocumentStore:
                         text=heading + piece,
                         kind=kind,
                         as_of=as_of,
-                        confidence="確認済み" if official else "要確認",
+                        confidence=confidence,
                         origin=origin,
                         sources=(f"doc-{doc_id}",),
-                        meta={"doc_id": doc_id, "as_of_estimated": as_of_estimated, "official": official}
+                        meta={"doc_id": doc_id, "as_of_estimated": as_of_estimated, "official": official,
+                              "scope": scope}
+                        | ({"municipality": municipality} if municipality else {})
                         | ({"instruction_findings": findings} if findings else {}),
                         instruction_like=bool(findings),
                     )
@@ -242,32 +269,73 @@ class DocumentStore:
         official: bool = False,
         keep_original: bool = False,
         origin: Path | None = None,
+        confidence: str | None = None,
+        scope: str = SCOPE_PUBLIC,
+        municipality: str | None = None,
     ) -> IngestResult:
         """Read, mask and screen one file and store it as a record.
 
         `origin` names the document when `path` is a temporary copy (an upload): the same origin
         is the same document. Uploaded material is 要確認 unless `official` is set by an
-        administrator; the file itself is kept only with `keep_original`.
+        administrator or `confidence` says otherwise; the file itself is kept only with `keep_original`.
+        `scope` says who it answers: everyone (public), or only the users of `municipality`.
+        `as_of` may be written as 2026-04-01, 2026/4/1, 2026年4月1日 or 令和8年4月1日.
         """
+        outcome = self.prepare(
+            path, kind=kind, as_of=as_of, title=title, chunk_chars=chunk_chars, max_bytes=max_bytes, limits=limits,
+            official=official, keep_original=keep_original, origin=origin,
+            confidence=confidence, scope=scope, municipality=municipality,
+        )
+        return self.commit(outcome) if isinstance(outcome, PreparedDocument) else outcome
+
+    def prepare(
+        self,
+        path: Path,
+        *,
+        kind: str = "other",
+        as_of: str | None = None,
+        title: str | None = None,
+        chunk_chars: int = 500,
+        max_bytes: int = 50_000_000,
+        limits: ReadLimits | None = None,
+        official: bool = False,
+        keep_original: bool = False,
+        origin: Path | None = None,
+        confidence: str | None = None,
+        scope: str = SCOPE_PUBLIC,
+        municipality: str | None = None,
+        existing: dict[str, Any] | bool | None = None,  # None: look the record up; False: there is none
+    ) -> "PreparedDocument | IngestResult":
+        """Everything of `ingest` but storing: the masked record to write, or the result when there is nothing to
+        write (unchanged, or an error). Reads nothing but the file and (unless `existing` is given) its old record,
+        so that files can be prepared in worker processes."""
         path = Path(path)
         label = str(origin or path)
         if kind not in DOCUMENT_KINDS:
             return IngestResult(label, "error", f"種別 {kind!r} は使えません（{', '.join(DOCUMENT_KINDS)}）")
-        if as_of is not None:
-            try:
-                dt.date.fromisoformat(as_of)
-            except ValueError:
-                return IngestResult(label, "error", f"時点 {as_of!r} は YYYY-MM-DD で指定してください")
+        try:
+            as_of = iso_date(as_of) if as_of is not None and as_of.strip() else None
+            confidence, scope, municipality = _check_options(official, confidence, scope, municipality)
+            if title is not None and (not title.strip() or len(title) > MAX_TITLE_CHARS):
+                raise InputError(f"タイトルは 1〜{MAX_TITLE_CHARS} 文字で入力してください")
+        except InputError as exc:
+            return IngestResult(label, "error", f"時点: {exc}" if "日付" in str(exc) else str(exc))
+        title = clean_text(title).strip() if title is not None else None
         identity = Path(origin) if origin is not None else path
         try:
             if not path.is_file():
                 raise IngestError(f"{path}: ファイルが見つかりません")
             doc_id = document_id(identity)
             digest = file_hash(path)
-            existing = self.get(doc_id)
+            if existing is None:
+                existing = self.get(doc_id)
+            existing = existing if isinstance(existing, dict) else None
             same_options = existing and existing.get("format") == RECORD_FORMAT and existing.get("kind") == kind and (
                 existing.get("as_of_given") == as_of
                 and existing.get("official", False) == official
+                and _record_confidence(existing) == confidence
+                and existing.get("scope", SCOPE_PUBLIC) == scope
+                and existing.get("municipality") == municipality
                 and bool(existing.get("original")) == keep_original
                 and (title is None or existing.get("title") == mask_personal_data(title)[0])
             )
@@ -294,12 +362,12 @@ class DocumentStore:
             as_of=effective_as_of,
             as_of_estimated=as_of is None,
             official=official,
+            confidence=confidence,
+            scope=scope,
+            municipality=municipality,
             origin=shown_origin,
             chunk_chars=chunk_chars,
         )
-        if existing:
-            self._purge_originals(existing, keep=path)
-        original = self._keep_original(path, doc_id) if keep_original else None
         masked = sorted(mask.kinds)
         flagged = sum(1 for c in chunks if c.instruction_like)
         record = {
@@ -312,24 +380,40 @@ class DocumentStore:
             "as_of": effective_as_of,
             "as_of_given": as_of,
             "official": official,
+            "confidence": confidence,
+            "scope": scope,
+            "municipality": municipality,
             "masked": masked,
             "instruction_like_chunks": flagged,
-            "original": original,
+            "original": None,
             "content_hash": digest,
             "ingested_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "chunks": [c.to_dict() for c in chunks],
         }
-        write_json_atomic(self._record_path(doc_id), record)
+        return PreparedDocument(label, path, record, chunks, existing, keep_original, as_of is not None)
+
+    def commit(self, prepared: "PreparedDocument") -> IngestResult:
+        """Store a prepared document: keep the original if asked, purge older copies, write the record."""
+        record = dict(prepared.record)
+        if prepared.existing:
+            self._purge_originals(prepared.existing, keep=prepared.path)
+        if prepared.keep_original:
+            record["original"] = self._keep_original(prepared.path, record["doc_id"])
+        self.backend.put(record)
+        kept, masked, flagged = bool(record["original"]), record["masked"], record["instruction_like_chunks"]
+        official = bool(record["official"])
         return IngestResult(
-            label,
-            "updated" if existing else "added",
-            _ingest_message(len(chunks), masked, flagged, official=official, as_of_given=as_of is not None, kept=bool(original)),
-            len(chunks),
-            doc_id,
+            prepared.label,
+            "updated" if prepared.existing else "added",
+            _ingest_message(len(prepared.chunks), masked, flagged, confidence=record["confidence"],
+                            scope=record["scope"], municipality=record["municipality"],
+                            as_of_given=prepared.as_of_given, kept=kept),
+            len(prepared.chunks),
+            record["doc_id"],
             masked=tuple(masked),
             instruction_like=flagged,
             official=official,
-            original_kept=bool(original),
+            original_kept=kept,
         )
 
     # -- records written by earlier versions --------------------------------------------------------
@@ -340,11 +424,7 @@ class DocumentStore:
         """Mask and screen records stored before ingest did so (their text may hold personal data)."""
         upgraded = 0
         rules = load_instruction_rules(self.corpus_dir)
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, OSError):
-                continue
+        for record in self.records():
             if record.get("format") == RECORD_FORMAT:
                 continue
             mask = _Masked(set())
@@ -357,7 +437,7 @@ class DocumentStore:
                 chunks.append(
                     make_chunk(
                         **{**chunk.__dict__, "text": text, "title": mask(chunk.title), "locator": mask(chunk.locator),
-                           "origin": mask(chunk.origin), "confidence": "確認済み" if official else "要確認",
+                           "origin": mask(chunk.origin), "confidence": _record_confidence(record),
                            "instruction_like": bool(findings),
                            "meta": chunk.meta | ({"instruction_findings": findings} if findings else {})}
                     ).to_dict()
@@ -373,19 +453,44 @@ class DocumentStore:
             )
             if record.get("origin") and not Path(str(record["origin"])).resolve().is_relative_to(self.folder.resolve()):
                 record["origin"] = mask(str(record["origin"]))
-            write_json_atomic(path, record)
+            self.backend.put(record)
             upgraded += 1
         return upgraded
 
 
-def _ingest_message(chunks: int, masked: list[str], flagged: int, *, official: bool, as_of_given: bool, kept: bool) -> str:
+def _check_options(
+    official: bool, confidence: str | None, scope: str, municipality: str | None
+) -> tuple[str, str, str | None]:
+    """(confidence, scope, municipality) as stored; InputError in Japanese when they do not fit together."""
+    confidence = confidence or (CONFIRMED if official else UNCONFIRMED)
+    if confidence not in CONFIDENCES:
+        raise InputError(f"確度は {' / '.join(CONFIDENCES)} から選んでください")
+    if scope not in SCOPES:
+        raise InputError(f"範囲 {scope!r} は使えません（{', '.join(SCOPES)}）")
+    municipality = clean_municipality(municipality)
+    if scope == SCOPE_MUNICIPALITY and municipality is None:
+        raise InputError("団体の資料として登録するときは、団体名（例: ○○市）を入力してください")
+    return confidence, scope, municipality if scope == SCOPE_MUNICIPALITY else None
+
+
+def _record_confidence(record: dict[str, Any]) -> str:
+    """The confidence of a record (records written before it was stored follow `official`)."""
+    return str(record.get("confidence") or (CONFIRMED if record.get("official") else UNCONFIRMED))
+
+
+def _ingest_message(
+    chunks: int, masked: list[str], flagged: int, *, confidence: str, scope: str, municipality: str | None,
+    as_of_given: bool, kept: bool,
+) -> str:
     notes = [f"{chunks} チャンクを登録しました"]
     if masked:
         notes.append(f"個人情報をマスクしてから保存しました（{masked_kinds_label(masked)}）")
     if flagged:
         notes.append(f"指示文のような記載を含むチャンクが {flagged} 件あり、回答の根拠には使いません")
-    if not official:
-        notes.append("公式資料として登録されていないため、要確認として扱います")
+    if scope == SCOPE_MUNICIPALITY:
+        notes.append(f"団体の資料として、{municipality}の利用者への回答にだけ使います")
+    if confidence == UNCONFIRMED:
+        notes.append("要確認として扱います")
     if not as_of_given:
         notes.append("時点が指定されていないため、ファイルの更新日を仮の時点とします")
     if kept:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from assistant.ingest.limits import ReadBudget, ReadLimits, check_archive
 from assistant.knowledge.loader import parse_markdown_sections
 from assistant.textnorm import normalize
 
-__all__ = ["IngestError", "LOADERS", "ReadLimits", "Section", "load_sections"]
+__all__ = ["IngestError", "LOADERS", "ReadLimits", "Section", "TableRow", "load_sections", "load_table"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ def _decode(data: bytes, path: Path) -> str:
     raise IngestError(f"{path.name}: 文字コードを判別できません（UTF-8 / Shift_JIS / EUC-JP 以外）")
 
 
-def load_pdf(path: Path, budget: ReadBudget) -> list[Section]:
+def load_pdf(path: Path, budget: ReadBudget, *, layout: bool = False) -> list[Section]:
+    """One section per page with text; `layout` keeps the text where it stands on the page (table columns)."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -57,7 +59,8 @@ def load_pdf(path: Path, budget: ReadBudget) -> list[Section]:
     for number in range(1, page_count + 1):
         budget.page()
         try:
-            text = pages[number - 1].extract_text() or ""
+            page = pages[number - 1]
+            text = (page.extract_text(extraction_mode="layout") if layout else page.extract_text()) or ""
         except (FileNotDecryptedError,) as exc:
             raise IngestError(f"{path.name}: 暗号化された PDF のため読み込めません（{exc}）") from exc
         except Exception as exc:  # pypdf raises many types on damaged content streams
@@ -209,6 +212,79 @@ LOADERS: dict[str, Callable[[Path, ReadBudget], list[Section]]] = {
     ".markdown": load_markdown,
     ".txt": load_text,
 }
+
+
+@dataclass(frozen=True)
+class TableRow:
+    where: str  # how a person finds the row: 「シート1 の 5行目」, 「5行目」, 「p.2 の 5行目」
+    cells: list[str]
+
+
+TABLE_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".pdf")
+# In a PDF's text layer, table cells are runs of text apart by a tab, two or more spaces, or a bar.
+_PDF_CELL_GAP = re.compile(r"\t| {2,}|\u3000+| ?\| ?")
+
+
+def _table_rows(path: Path, budget: ReadBudget) -> list[TableRow]:
+    suffix = path.suffix.lower()
+    rows: list[TableRow] = []
+    if suffix in (".xlsx", ".xlsm"):
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        check_archive(path, budget.limits)
+        try:
+            workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+        except (InvalidFileException, KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise IngestError(f"{path.name}: Excel ファイル（.xlsx）として開けません（{exc}）") from exc
+        try:
+            for sheet in workbook.worksheets:
+                for number, cells in enumerate(_sheet_rows(sheet, budget), start=1):
+                    rows.append(TableRow(f"シート「{sheet.title}」の {number}行目", cells))
+        except zipfile.BadZipFile as exc:
+            raise IngestError(f"{path.name}: Excel ファイルが壊れています（{exc}）") from exc
+        finally:
+            workbook.close()
+    elif suffix == ".csv":
+        for number, cells in enumerate(csv.reader(io.StringIO(_read_text_file(path, budget))), start=1):
+            budget.row(len(cells))
+            rows.append(TableRow(f"{number}行目", [budget.text(cell) for cell in cells]))
+    else:
+        for section in load_pdf(path, budget, layout=True):
+            for number, line in enumerate(section.text.split("\n"), start=1):
+                cells = [cell for cell in _PDF_CELL_GAP.split(line.strip()) if cell.strip()]
+                budget.row(len(cells))
+                rows.append(TableRow(f"{section.locator} の {number}行目", cells))
+    return rows
+
+
+def load_table(path: Path, max_bytes: int, limits: ReadLimits | None = None) -> list[TableRow]:
+    """The rows of a table file (Excel, CSV, or a PDF whose text layer keeps the cells apart), each cell
+    normalised, read within the same limits as documents; IngestError with a clear reason otherwise."""
+    _check_file(path, max_bytes)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise IngestError(f"{path.name}: 表として読める形式ではありません（対応形式: {', '.join(TABLE_SUFFIXES)}）")
+    rows = []
+    for row in _table_rows(path, ReadBudget(path, limits or ReadLimits.defaults())):
+        cells = [normalize(cell) for cell in row.cells]
+        while cells and not cells[-1]:
+            cells.pop()
+        rows.append(TableRow(row.where, cells))
+    if not any(row.cells for row in rows):
+        raise IngestError(f"{path.name}: 表に値がありません")
+    return rows
+
+
+def _check_file(path: Path, max_bytes: int) -> None:
+    if not path.exists():
+        raise IngestError(f"{path}: ファイルが見つかりません")
+    if not path.is_file():
+        raise IngestError(f"{path}: 通常のファイルではありません")
+    size = path.stat().st_size
+    if size == 0:
+        raise IngestError(f"{path.name}: 空のファイルです")
+    if size > max_bytes:
+        raise IngestError(f"{path.name}: ファイルが大きすぎます（{size / 1e6:.1f} MB、上限 {max_bytes / 1e6:.0f} MB）")
 
 
 def load_sections(path: Path, max_bytes: int, limits: ReadLimits | None = None) -> list[Section]:

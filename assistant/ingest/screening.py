@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from assistant.yamlio import load_yaml
+
 from assistant.config import DEFAULT_CORPUS_DIR
 
 RULES_FILE = "ingest.yaml"
@@ -62,7 +64,7 @@ def _patterns(data: dict, key: str, path: Path) -> tuple[re.Pattern[str], ...]:
 @functools.lru_cache(maxsize=4)
 def _load(path: Path, _mtime_ns: int) -> InstructionRules:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ScreeningRulesError(f"{path}: cannot be read ({exc})") from exc
     if not isinstance(data, dict):

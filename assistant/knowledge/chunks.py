@@ -6,9 +6,15 @@ from collections.abc import Iterator
 
 from assistant.chunk import Chunk, make_chunk
 from assistant.knowledge.loader import Knowledge
-from assistant.knowledge.models import Case
+from assistant.knowledge.models import Case, Sourced
 
 NOTIFICATION_NAMES = {"new": "新規", "change": "変更", "discontinue": "中止", "replace": "届出書の差替え（軽微な変更）"}
+
+
+def _entry_chunk(entry: Sourced, *, origin: str, kind: str, **fields: object) -> Chunk:
+    """A chunk of one corpus entry: its as-of date, confidence and sources travel with it."""
+    return make_chunk(as_of=entry.as_of, confidence=entry.confidence, sources=entry.sources, origin=origin, kind=kind,
+                      **fields)
 
 
 def _lines(pairs: list[tuple[str, object]]) -> str:
@@ -33,6 +39,8 @@ def case_text(case: Case) -> str:
     number = case.case_number
     if number and case.case_number_confidence:
         number += f"（{case.case_number_confidence}）"
+    # The information fields name their own confidence only when it is stated apart from the entry's.
+    information = f"（{case.information_confidence}）" if case.information_confidence else ""
     return "\n".join(
         [
             case_title(case),
@@ -46,7 +54,9 @@ def case_text(case: Case) -> str:
                     ("目的を表す語", case.purpose_terms),
                     ("給付の内容", case.benefit),
                     ("実務上の呼び方", case.aliases),
-                    ("照会する情報の種類", case.information_kinds),
+                    (f"照会する情報の種類{information}", case.information_kinds),
+                    (f"情報照会者{information}", case.information_queriers),
+                    (f"情報提供者{information}", case.information_providers),
                     ("事務名の例", case.example_affairs),
                     ("紛らわしいもの", case.distinguish_from),
                     ("補足", case.notes),
@@ -57,16 +67,14 @@ def case_text(case: Case) -> str:
 
 
 def case_chunk(case: Case) -> Chunk:
-    return make_chunk(
+    return _entry_chunk(
+        case,
         source_id=f"case-{case.id:02d}",
         title=case_title(case),
         locator=f"事例一覧 事例({case.id})",
         text=case_text(case),
         kind="cases",
-        as_of=case.as_of,
-        confidence=case.confidence,
         origin="corpus/cases.yaml",
-        sources=case.sources,
     )
 
 
@@ -91,16 +99,14 @@ def _statutory_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
                 ),
             ]
         )
-        yield make_chunk(
+        yield _entry_chunk(
+            affair,
             source_id=f"statutory-{affair.id}",
             title=f"法定事務: {affair.name}",
             locator=f"法定事務 {affair.name}",
             text=text,
             kind="statutory",
-            as_of=affair.as_of,
-            confidence=affair.confidence,
             origin="corpus/statutory.yaml",
-            sources=affair.sources,
         )
 
 
@@ -149,57 +155,49 @@ def _notification_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
 def _rule_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
     """The reasons of the notification rules, so that an answer that states one cites it verbatim."""
     for rule in knowledge.notification_rules.rules:
-        yield make_chunk(
+        yield _entry_chunk(
+            rule,
             source_id=f"rule-{rule.id}",
             title="届出の種類の決め方",
             locator="届出の種類の決め方",
             text=f"届出の種類の決め方\n{rule.reason}",
             kind="notification",
-            as_of=rule.as_of,
-            confidence=rule.confidence,
             origin="corpus/notification-rules.yaml",
-            sources=rule.sources,
         )
 
 
 def _procedure_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
     procedure = knowledge.procedure
     for step in procedure.flow:
-        yield make_chunk(
+        yield _entry_chunk(
+            step,
             source_id=f"flow-{step.id}",
             title=f"手続の流れ: {step.name}",
             locator=f"手続の流れ {step.name}",
             text=f"手続の流れ（{step.name}）\n{step.description}",
             kind="procedure",
-            as_of=step.as_of,
-            confidence=step.confidence,
             origin="corpus/procedure.yaml",
-            sources=step.sources,
         )
     for fact in procedure.schedule:
-        yield make_chunk(
+        yield _entry_chunk(
+            fact,
             source_id=f"schedule-{fact.id}",
             title="スケジュール",
             locator="スケジュール",
             text=f"スケジュール\n{fact.fact}",
             kind="procedure",
-            as_of=fact.as_of,
-            confidence=fact.confidence,
             origin="corpus/procedure.yaml",
-            sources=fact.sources,
         )
     phase_names = {"preparation": "事前準備", "filing": "届出時", "review": "審査時", "requirement": "要件の確認"}
     for item in procedure.checklist:
-        yield make_chunk(
+        yield _entry_chunk(
+            item,
             source_id=f"check-{item.id}",
             title=f"チェック項目（{phase_names[item.phase]}）: {item.label}",
             locator=f"{phase_names[item.phase]}の確認事項",
             text=f"チェック項目（{phase_names[item.phase]}）: {item.label}\n確認すること: {item.question}\n理由: {item.why}",
             kind="checklist",
-            as_of=item.as_of,
-            confidence=item.confidence,
             origin="corpus/procedure.yaml",
-            sources=item.sources,
         )
 
 
@@ -218,31 +216,27 @@ def _guidance_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
                 sources=page.sources,
             )
     for change in knowledge.changes:
-        yield make_chunk(
+        yield _entry_chunk(
+            change,
             source_id=f"change-{change.id}",
             title="法令・用語の変更点",
             locator=f"法令・用語の変更点（{change.changed_on}）",
             text=f"法令・用語の変更点（{change.changed_on}）\n{change.summary}",
             kind="guidance",
-            as_of=change.as_of,
-            confidence=change.confidence,
             origin="corpus/changes.yaml",
-            sources=change.sources,
         )
 
 
 def _qa_chunks(knowledge: Knowledge) -> Iterator[Chunk]:
     for pair in knowledge.qa:
-        yield make_chunk(
+        yield _entry_chunk(
+            pair,
             source_id=pair.id,
             title=f"Q&A: {pair.question}",
             locator=f"よくある質問「{pair.question[:40]}」",
             text=f"Q: {pair.question}\nA: {pair.answer}",
             kind="qa",
-            as_of=pair.as_of,
-            confidence=pair.confidence,
             origin="corpus/qa.yaml",
-            sources=pair.sources,
         )
 
 

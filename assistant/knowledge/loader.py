@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+
+from assistant.yamlio import load_yaml
 from pydantic import BaseModel, ValidationError
 
 from assistant.knowledge.models import (
@@ -16,6 +19,7 @@ from assistant.knowledge.models import (
     UNCONFIRMED_MARK,
     Case,
     ClassifierConfig,
+    CuratedSource,
     GuidancePage,
     LegalChange,
     NotificationRules,
@@ -28,7 +32,12 @@ from assistant.knowledge.models import (
     StatutoryAffair,
 )
 
+if TYPE_CHECKING:
+    from assistant.knowledge.overlay import Outcome, Overlay
+
 CASE_IDS = range(1, 36)
+# Sources named by corrections and merged into corpus/ (ids are file names or citation texts, not S-numbers).
+CURATED_SOURCES_FILE = "sources-curated.yaml"
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -52,15 +61,31 @@ class Knowledge:
     notification_rules: NotificationRules
     content_hash: str = ""
     files: list[str] = field(default_factory=list)
+    # With an overlay of corrections: what became of each one, the overlay's revision, the entries it changed.
+    overlay_outcomes: list[Outcome] = field(default_factory=list)
+    overlay_revision: int = 0
+    overlay_entries: list[str] = field(default_factory=list)
 
     def source_as_of(self, source_id: str) -> str | None:
         source = self.sources.get(source_id)
         return source.as_of if source else None
 
+    def copy(self) -> Knowledge:
+        """A copy whose containers of fact entries can be changed without touching this one (entries are shared
+        until replaced)."""
+        procedure = self.procedure.model_copy(
+            update={"flow": list(self.procedure.flow), "schedule": list(self.procedure.schedule),
+                    "checklist": list(self.procedure.checklist)}
+        )
+        return dataclasses.replace(
+            self, sources=dict(self.sources), cases=dict(self.cases), statutory=list(self.statutory), qa=list(self.qa),
+            procedure=procedure, files=list(self.files), overlay_outcomes=[], overlay_entries=[],
+        )
+
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CorpusError(f"{path.name}: YAML として読めません: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -105,7 +130,7 @@ def _split_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     except ValueError as exc:
         raise CorpusError(f"guidance/{path.name}: front matter is not closed with ---") from exc
     try:
-        meta = yaml.safe_load(header) or {}
+        meta = load_yaml(header) or {}
     except yaml.YAMLError as exc:
         raise CorpusError(f"guidance/{path.name}: front matter is not valid YAML: {exc}") from exc
     return meta, body
@@ -156,12 +181,58 @@ def _entries(knowledge: Knowledge) -> Iterator[tuple[str, str, Sourced]]:
         yield "notification-rules.yaml", f"(id={rule.id})", rule
 
 
-def _check_references(knowledge: Knowledge) -> None:
-    known = set(knowledge.sources)
+def _reference_problem(knowledge: Knowledge, file_name: str, entry: str, item: Sourced) -> str | None:
+    missing = [s for s in item.sources if s not in knowledge.sources]
+    if missing:
+        return f"{file_name}: entry {entry}: field sources: unknown source id(s) {', '.join(missing)}"
+    return None
+
+
+def _as_of_problem(knowledge: Knowledge, file_name: str, entry: str, item: Sourced) -> str | None:
+    dated = [(knowledge.sources[s].as_of, s) for s in item.sources if knowledge.sources[s].as_of]
+    if not dated:
+        return f"{file_name}: entry {entry}: field sources: 時点（as_of）の分かる出典が一つもありません"
+    newest = max(d for d, _ in dated)
+    if item.as_of != newest:
+        ids = "、".join(s for d, s in dated if d == newest)
+        return (
+            f"{file_name}: entry {entry}: field as_of: {item.as_of} は、根拠とする出典のうち最も新しい時点 "
+            f"{newest}（{ids}）と一致しません"
+        )
+    return None
+
+
+def _mark_problem(knowledge: Knowledge, file_name: str, entry: str, item: Sourced) -> str | None:
+    for group in item.text_groups():
+        if group.confidence != CONFIRMED:
+            continue
+        for field_name, text in group.texts:
+            if UNCONFIRMED_MARK in text:
+                return (
+                    f"{file_name}: entry {entry}: field {field_name}: {UNCONFIRMED_MARK}を含む記述が"
+                    "確認済みとされています（要確認にするか、確認できた記述と分けてください）"
+                )
+    return None
+
+
+def entry_problem(knowledge: Knowledge, file_name: str, entry: str, item: Sourced) -> str | None:
+    """The first rule of the corpus that one entry breaks (sources known, as_of rule, 【要確認】 rule), or None."""
+    for check in (_reference_problem, _as_of_problem, _mark_problem):
+        problem = check(knowledge, file_name, entry, item)
+        if problem:
+            return problem
+    return None
+
+
+def _check_each(knowledge: Knowledge, check) -> None:  # noqa: ANN001
     for file_name, entry, item in _entries(knowledge):
-        missing = [s for s in item.sources if s not in known]
-        if missing:
-            raise CorpusError(f"{file_name}: entry {entry}: field sources: unknown source id(s) {', '.join(missing)}")
+        problem = check(knowledge, file_name, entry, item)
+        if problem:
+            raise CorpusError(problem)
+
+
+def _check_references(knowledge: Knowledge) -> None:
+    _check_each(knowledge, _reference_problem)
     for affair in knowledge.statutory:
         bad = [c for c in affair.related_cases if c not in knowledge.cases]
         if bad:
@@ -174,31 +245,12 @@ def _check_references(knowledge: Knowledge) -> None:
 
 def _check_as_of(knowledge: Knowledge) -> None:
     """SCHEMA rule: an entry's as_of is the newest as_of among the sources it lists (undated sources do not count)."""
-    for file_name, entry, item in _entries(knowledge):
-        dated = [(knowledge.sources[s].as_of, s) for s in item.sources if knowledge.sources[s].as_of]
-        if not dated:
-            raise CorpusError(f"{file_name}: entry {entry}: field sources: 時点（as_of）の分かる出典が一つもありません")
-        newest = max(d for d, _ in dated)
-        if item.as_of != newest:
-            ids = "、".join(s for d, s in dated if d == newest)
-            raise CorpusError(
-                f"{file_name}: entry {entry}: field as_of: {item.as_of} は、根拠とする出典のうち最も新しい時点 "
-                f"{newest}（{ids}）と一致しません"
-            )
+    _check_each(knowledge, _as_of_problem)
 
 
 def _check_unconfirmed_marks(knowledge: Knowledge) -> None:
     """SCHEMA rule: text marked 【要確認】 belongs to an entry (or field group) whose confidence is 要確認."""
-    for file_name, entry, item in _entries(knowledge):
-        for group in item.text_groups():
-            if group.confidence != CONFIRMED:
-                continue
-            for field_name, text in group.texts:
-                if UNCONFIRMED_MARK in text:
-                    raise CorpusError(
-                        f"{file_name}: entry {entry}: field {field_name}: {UNCONFIRMED_MARK}を含む記述が"
-                        "確認済みとされています（要確認にするか、確認できた記述と分けてください）"
-                    )
+    _check_each(knowledge, _mark_problem)
 
 
 def _unique(items: list[Any], key: str, file_name: str) -> None:
@@ -222,7 +274,11 @@ def _hash_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_knowledge(root: Path) -> Knowledge:
+def load_knowledge(root: Path, overlay: Overlay | None = None) -> Knowledge:
+    """corpus/ validated, with the corrections of `overlay` applied over it (see assistant.knowledge.overlay).
+
+    The corpus itself must pass every check; a correction that does not apply is reported in `overlay_outcomes`
+    and leaves its fact as the corpus has it. `content_hash` covers the corrections that applied."""
     root = Path(root)
     required = [
         "classifier.yaml", "cases.yaml", "statutory.yaml", "notifications.yaml", "notification-rules.yaml", "procedure.yaml",
@@ -233,7 +289,7 @@ def load_knowledge(root: Path) -> Knowledge:
             raise CorpusError(f"{name}: file is missing from {root}")
     sources: list[Source] = []
     for path in sorted(root.glob("sources*.yaml")):
-        sources.extend(_validate_list(Source, path))
+        sources.extend(_validate_list(CuratedSource if path.name == CURATED_SOURCES_FILE else Source, path))
     _unique(sources, "id", "sources*.yaml")
     cases = _validate_list(Case, root / "cases.yaml")
     _unique(cases, "id", "cases.yaml")
@@ -275,4 +331,8 @@ def load_knowledge(root: Path) -> Knowledge:
     _check_references(knowledge)
     _check_as_of(knowledge)
     _check_unconfirmed_marks(knowledge)
+    if overlay is not None:
+        from assistant.knowledge.overlay import apply_overlay
+
+        knowledge = apply_overlay(knowledge, overlay)
     return knowledge

@@ -88,10 +88,14 @@ class Source(Strict):
 
 
 class Case(Sourced):
+    """`confidence` covers the descriptive fields; `information_confidence`, when set, covers what is queried from
+    whom (information_kinds, information_queriers, information_providers), e.g. as an official case table states it."""
+
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = (
         "description", "analogous_statutory_affair", "target_persons", "purpose_terms", "benefit", "aliases",
-        "information_kinds", "example_affairs", "distinguish_from", "notes",
+        "example_affairs", "distinguish_from", "notes",
     )
+    INFORMATION_FIELDS: ClassVar[tuple[str, ...]] = ("information_kinds", "information_queriers", "information_providers")
 
     id: int = Field(ge=1)
     seed_label: str
@@ -107,9 +111,22 @@ class Case(Sourced):
     benefit: str | None = None
     aliases: list[str] = Field(min_length=1)
     information_kinds: list[str] = Field(default_factory=list)
+    information_queriers: list[str] = Field(default_factory=list)  # 情報照会者
+    information_providers: list[str] = Field(default_factory=list)  # 情報提供者
+    information_confidence: Confidence | None = None
     example_affairs: list[str] = Field(default_factory=list)
     distinguish_from: list[str] = Field(default_factory=list)
     notes: str | None = None
+
+    @property
+    def effective_information_confidence(self) -> Confidence:
+        return self.information_confidence or self.confidence
+
+    def text_groups(self) -> list[TextGroup]:
+        return [
+            TextGroup(self.confidence, _texts(self, self.TEXT_FIELDS)),
+            TextGroup(self.effective_information_confidence, _texts(self, self.INFORMATION_FIELDS)),
+        ]
 
     @field_validator("case_number", "old_appendix2_item", mode="before")
     @classmethod
@@ -119,10 +136,19 @@ class Case(Sourced):
     @model_validator(mode="after")
     def _confirmed_case_has_confirmed_parts(self) -> "Case":
         if self.confidence == CONFIRMED:
-            for name in ("analogous_statutory_confidence", "case_number_confidence"):
+            for name in ("analogous_statutory_confidence", "case_number_confidence", "information_confidence"):
                 if getattr(self, name) == UNCONFIRMED:
                     raise ValueError(f"confidence が確認済みの事例では {name} も確認済みにしてください")
         return self
+
+
+class CuratedSource(Source):
+    """A source named by a correction: an official file or ingested document (and its page), or a citation text.
+    Its id is the way a person names it (the file name, with the page), so it reads as is in a case's sources."""
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^\n\r\t]+$")
+    document: str | None = None  # the ingested document's source key (doc-…), when the source is one
+    page: str | None = None
 
 
 class StatutoryAffair(Sourced):

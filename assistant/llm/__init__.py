@@ -8,6 +8,7 @@ composer's own answer is used instead. Prompts are files in `settings.prompts_di
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,21 +126,45 @@ class Phraser:
 
     def phrase(self, question: str, answer: Answer) -> PhraseOutcome:
         """The model's answer when it passes the guard rails, else the composer's answer."""
-        composed = to_markdown(answer)
         if not answer.citations:
-            return PhraseOutcome(composed, False, self.backend, error="出典がないため言い換えを行いませんでした")
-        messages = self.build_messages(question, answer)
+            return self._unphrased(answer)
         try:
-            reply = self.model.invoke(messages)
+            reply = self.model.invoke(self.build_messages(question, answer))
         except Exception as exc:  # noqa: BLE001 - any backend failure falls back to the composer
-            return PhraseOutcome(composed, False, self.backend, error=f"{type(exc).__name__}: {exc}")
+            return PhraseOutcome(to_markdown(answer), False, self.backend, error=f"{type(exc).__name__}: {exc}")
+        return self._checked(message_text(reply), question, answer)
+
+    def stream(self, question: str, answer: Answer) -> Iterator[str | PhraseOutcome]:
+        """The model's text piece by piece as the model writes it, then the outcome of the guard rails.
+
+        The guard reads the whole text once it is complete; the outcome's text is what the reader keeps
+        (the streamed text when every sentence passed, else the guarded or the composer's answer)."""
+        if not answer.citations:
+            yield self._unphrased(answer)
+            return
+        pieces: list[str] = []
+        try:
+            for chunk in self.model.stream(self.build_messages(question, answer)):
+                piece = message_text(chunk)
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+        except Exception as exc:  # noqa: BLE001 - a failure mid-stream falls back to the composer
+            yield PhraseOutcome(to_markdown(answer), False, self.backend, error=f"{type(exc).__name__}: {exc}")
+            return
+        yield self._checked("".join(pieces), question, answer)
+
+    def _unphrased(self, answer: Answer) -> PhraseOutcome:
+        return PhraseOutcome(to_markdown(answer), False, self.backend, error="出典がないため言い換えを行いませんでした")
+
+    def _checked(self, text: str, question: str, answer: Answer) -> PhraseOutcome:
         passages = self.passages(answer)
         entries = {e.number: e for e in source_entries(answer)}
         # The guard checks each sentence against the whole indexed text of the chunks its number stands for.
         chunk_texts = {p.source_id: self._indexed_text(answer, entries[p.number]) for p in passages}
-        report = check_answer(message_text(reply), passages, chunk_texts, question)
+        report = check_answer(text, passages, chunk_texts, question)
         if report.fallback:
-            return PhraseOutcome(composed, False, self.backend, report)
+            return PhraseOutcome(to_markdown(answer), False, self.backend, report)
         return PhraseOutcome(self._assemble(report, answer), True, self.backend, report)
 
     @staticmethod

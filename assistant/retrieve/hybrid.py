@@ -7,14 +7,47 @@ combined with weights from the configuration (measured in eval/).
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from assistant.chunk import Chunk
 from assistant.index.store import SearchIndex
 from assistant.index.tokenizer import get_tokenizer
+from assistant.ingest.docstore import SCOPE_MUNICIPALITY, chunk_scope
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whom an answer is for: a municipal officer sees public material and their own municipality's only."""
+
+    municipality: str | None = None  # None: an officer whose municipality is not recorded (public material only)
+
+    def may_see(self, chunk: Chunk) -> bool:
+        scope, owner = chunk_scope(chunk)
+        return scope != SCOPE_MUNICIPALITY or (self.municipality is not None and owner == self.municipality)
+
+
+# The audience of the answer being worked out in this context (None: everything, e.g. local use without login).
+_AUDIENCE: contextvars.ContextVar[Audience | None] = contextvars.ContextVar("retrieval_audience", default=None)
+
+
+@contextmanager
+def answering_for(audience: Audience | None) -> Iterator[None]:
+    """Searches made inside this block leave out material the audience may not see."""
+    token = _AUDIENCE.set(audience)
+    try:
+        yield
+    finally:
+        _AUDIENCE.reset(token)
+
+
+def current_audience() -> Audience | None:
+    return _AUDIENCE.get()
 
 
 @dataclass(frozen=True)
@@ -23,8 +56,11 @@ class Filters:
     confidence: str | None = None
     as_of_from: str | None = None
     as_of_to: str | None = None
+    audience: Audience | None = None
 
     def accepts(self, chunk: Chunk) -> bool:
+        if self.audience is not None and not self.audience.may_see(chunk):
+            return False
         if self.kinds and chunk.kind not in self.kinds:
             return False
         if self.confidence and chunk.confidence != self.confidence:
@@ -88,11 +124,14 @@ class HybridRetriever:
 
     def search(self, query: str, k: int = 8, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
         filters = filters or Filters()
+        if filters.audience is None and current_audience() is not None:
+            filters = replace(filters, audience=current_audience())
         chunks = self.index.chunks
         allowed = np.array([filters.accepts(c) for c in chunks], dtype=bool)
         bm25 = np.where(allowed, self.bm25_scores(query), 0.0) if mode != "dense" else np.zeros(len(chunks))
         dense = self.dense_scores(query, filters, self.pool) if mode != "bm25" else {}
-        dense = {sid: s for sid, s in dense.items() if allowed[self.index.position[sid]]}
+        # A vector the served build does not hold (a server index changed since this worker loaded it) is skipped.
+        dense = {sid: s for sid, s in dense.items() if sid in self.index.position and allowed[self.index.position[sid]]}
         top_bm25 = np.argsort(-bm25)[: self.pool]
         pool = {int(i) for i in top_bm25 if bm25[i] > 0}
         pool |= {self.index.position[sid] for sid in dense}

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.accounts import ROLE_ADMIN, ROLE_HELPDESK, AccountStore
+from assistant.accounts import ROLE_ADMIN, ROLE_HELPDESK, ROLE_STAFF, AccountStore
 from assistant.audit import CLIENT_LOCAL, CLIENT_NETWORK, CLIENT_PROXY, Actor
+from assistant.retrieve.hybrid import Audience
 
 DENIED_ADMIN_LOCAL = (
     "資料管理はこのコンピューター（localhost）から直接アクセスしたときだけ利用できます"
@@ -54,6 +55,7 @@ class Viewer:
     host: str | None
     auth_enabled: bool
     relayed: bool = False
+    municipality: str | None = None  # the account's municipality (login on)
 
     @property
     def is_local(self) -> bool:
@@ -67,6 +69,14 @@ class Viewer:
     def owner(self) -> str | None:
         """Whose sessions these are: the logged-in user (None with login off, where sessions stay open)."""
         return self.name if self.auth_enabled and self.name else None
+
+    @property
+    def audience(self) -> Audience | None:
+        """Whose material this viewer's answers may use: a municipal officer's own municipality and public
+        material; help-desk staff, administrators and local use without login see everything."""
+        if self.auth_enabled and self.role == ROLE_STAFF:
+            return Audience(self.municipality)
+        return None
 
     @property
     def can_administer(self) -> bool:
@@ -92,7 +102,8 @@ class Viewer:
     def label(self) -> str:
         if not self.auth_enabled:
             return f"ログインなし（{self.client_kind}からの利用）"
-        return f"ログイン中: {self.name}（{self.role or '役割未設定'}）"
+        body = f"、{self.municipality}" if self.municipality else ""
+        return f"ログイン中: {self.name}（{self.role or '役割未設定'}{body}）"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -119,10 +130,12 @@ def is_relayed(headers: Mapping[str, str] | None) -> bool:
 
 def viewer_for(request: Any, *, auth_enabled: bool, accounts: AccountStore | None) -> Viewer:
     name = getattr(request, "username", None) if request is not None else None
-    role = accounts.role_of(name) if (auth_enabled and accounts is not None and name) else None
+    known = auth_enabled and accounts is not None and bool(name)
+    role = accounts.role_of(name) if known else None  # type: ignore[union-attr]
+    municipality = accounts.municipality_of(name) if known else None  # type: ignore[union-attr]
     headers = getattr(request, "headers", None) if request is not None else None
     return Viewer(name=name, role=role, host=client_host(request), auth_enabled=auth_enabled,
-                  relayed=is_relayed(headers))
+                  relayed=is_relayed(headers), municipality=municipality)
 
 
 # -- the client of the current HTTP request, for the login check ---------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from assistant.knowledge.hosts import link_label
 from assistant.ui.common import user_error
 from assistant.ui.context import UIContext
 from assistant.ui.render import (
@@ -23,8 +24,9 @@ DETAIL_PLACEHOLDER = "表の行をクリックするか、上の一覧から事�
 
 
 def _source_titles(context: UIContext) -> dict[str, dict[str, Any]]:
+    corpus = context.settings.corpus_dir
     return {
-        source_id: {"title": s.title, "url": s.url, "as_of": s.as_of}
+        source_id: {"title": s.title, "url": s.url, "as_of": s.as_of, "link_label": link_label(s.url, corpus)}
         for source_id, s in context.assistant.knowledge.sources.items()
     }
 

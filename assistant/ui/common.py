@@ -11,6 +11,7 @@ import gradio as gr
 
 from assistant.audit import ACCESS_DENIED
 from assistant.dialogue.store import DialogueStore
+from assistant.knowledge.hosts import link_label
 from assistant.ownership import NotOwner
 from assistant.ui.access import AccessDenied, Viewer, viewer_for
 from assistant.ui.context import UIContext
@@ -86,10 +87,15 @@ def export_format(label: str, formats: dict[str, str]) -> str:
 
 
 def source_lookup(context: UIContext) -> Callable[[str], dict[str, Any] | None]:
+    """The indexed chunk of a citation, its original sources labelled when a link is not the publisher's page."""
+
     def lookup(source_id: str) -> dict[str, Any] | None:
         try:
-            return context.assistant.source(source_id)
+            source = context.assistant.source(source_id)
         except KeyError:
             return None
+        corpus = context.settings.corpus_dir
+        origins = [s | {"link_label": link_label(s.get("url"), corpus)} for s in source.get("sources", [])]
+        return source | {"sources": origins}
 
     return lookup

@@ -1,8 +1,9 @@
-"""The whole app: a header, five tabs, and the settings that keep it offline and Japanese."""
+"""The whole app: a header, six tabs, and the settings that keep it offline and Japanese."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -18,9 +19,12 @@ from assistant.ui.chat_page import build_chat_page
 from assistant.ui.checklist_page import build_checklist_page
 from assistant.ui.common import current_viewer
 from assistant.ui.context import UIContext, new_session_id
+from assistant.ui.knowledge_page import build_knowledge_page
+from assistant.ui.locale import japanese_everywhere
 from assistant.ui.reply_page import build_reply_page
 
 APP_TITLE = "独自利用事務 情報連携 事前相談アシスタント"
+BROWSER_SCRIPT = Path(__file__).with_name("browser.js")
 QUEUE_DEFAULT_LIMIT = 4
 
 CSS = """
@@ -45,6 +49,26 @@ CSS = """
 .progress-label { font-size: 0.85em; margin-top: 0.2em; }
 .checklist-items { width: 100%; border-collapse: collapse; font-size: 0.9em; }
 .checklist-items th, .checklist-items td { border: 1px solid var(--border-color-primary); padding: 0.3em 0.5em; text-align: left; }
+.citation.active { border: 2px solid var(--color-accent); box-shadow: 0 0 0 3px #ffe06655; }
+.sources-heading { font-size: 0.9em; font-weight: bold; margin-bottom: 0.4em; }
+.link-kind { font-size: 0.85em; color: #7a3e00; }
+#chatbot a[href^="#cite-"] { font-weight: bold; text-decoration: none; padding: 0 1px; border-radius: 3px; background: #fff3bf; color: #5c3b00; }
+#chat-conversations .wrap { flex-direction: column; gap: 0.3em; }
+#chat-conversations label { width: 100%; }
+.question-map { width: 100%; border-collapse: collapse; font-size: 0.9em; }
+.question-map th, .question-map td { border: 1px solid var(--border-color-primary); padding: 0.3em 0.5em; text-align: left; vertical-align: top; }
+.question-map tr.unanswered td { background: #ffe3e3; color: #7a0000; font-weight: bold; }
+.question-map tr.partial td { background: #fff3bf; }
+.q-summary { font-size: 0.9em; margin-bottom: 0.4em; }
+.q-missing { color: #7a0000; font-weight: bold; }
+.admin-document { align-items: center; border-bottom: 1px solid var(--border-color-primary); }
+/* Phones: one page scroll (no scroll box inside the page), the answer at full length. */
+@media (max-width: 768px) {
+  #chatbot { height: auto !important; max-height: none !important; overflow: visible !important; }
+  #chatbot .bubble-wrap { height: auto !important; max-height: none !important; overflow: visible !important; }
+  .sources { max-height: none; overflow-y: visible; }
+  .source-text { max-height: none; }
+}
 """
 
 JAPANESE_FONTS = (
@@ -89,6 +113,8 @@ def launch_options(context: UIContext) -> dict[str, Any]:
     options: dict[str, Any] = {
         "theme": theme(),
         "css": CSS,
+        "js": BROWSER_SCRIPT.read_text(encoding="utf-8"),
+        "i18n": japanese_everywhere(),
         "allowed_paths": [str(context.web_exports_dir)],
         "max_file_size": f"{int(settings.max_file_mb)}mb",
         "footer_links": ["api", "settings"],
@@ -128,7 +154,7 @@ def build_app(context: UIContext) -> gr.Blocks:
         viewer_label = _header(context)
         with gr.Tabs(elem_id="main-tabs"):
             with gr.Tab("相談チャット", id="chat", elem_id="tab-chat"):
-                chat_session = build_chat_page(context)
+                chat_session = build_chat_page(context, demo).session
             with gr.Tab("事前チェックリスト", id="checklist", elem_id="tab-checklist"):
                 checklist_session = build_checklist_page(context)
             # Pages that need a role start hidden and are shown by the load event to those who may use them.
@@ -138,6 +164,8 @@ def build_app(context: UIContext) -> gr.Blocks:
                 build_cases_page(context)
             with gr.Tab("資料管理", id="admin", elem_id="tab-admin", visible=False) as admin_tab:
                 build_admin_page(context, admin_tab)
+            with gr.Tab("知識の管理", id="knowledge", elem_id="tab-knowledge", visible=False) as knowledge_tab:
+                build_knowledge_page(context, knowledge_tab)
 
         def start(request: gr.Request) -> tuple[Any, ...]:
             viewer = current_viewer(context, request)
@@ -150,11 +178,12 @@ def build_app(context: UIContext) -> gr.Blocks:
                 new_session_id("check"),
                 gr.Tab(visible=viewer.can_draft_replies),
                 gr.Tab(visible=viewer.can_administer),
+                gr.Tab(visible=viewer.can_administer),
             )
 
         demo.load(
             start,
-            outputs=[viewer_label, chat_session, checklist_session, reply_tab, admin_tab],
+            outputs=[viewer_label, chat_session, checklist_session, reply_tab, admin_tab, knowledge_tab],
             api_name="session_start",
             show_progress="hidden",
         )

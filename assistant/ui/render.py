@@ -44,9 +44,14 @@ STALE_REASON_LABELS: dict[str, str] = {
     "embedding_model": "埋め込みモデルが変わった",
 }
 
+STATUTORY_UNKNOWN = "不明（要確認）"
+STATUTORY_NONE = "（なし）"
+
 CASE_HEADERS: list[str] = ["事例", "名称", "別名", "準ずる法定事務", "確度", "時点"]
 INGEST_HEADERS: list[str] = ["ファイル", "結果", "チャンク数", "メッセージ"]
-DOCUMENT_HEADERS: list[str] = ["タイトル", "種別", "時点", "ファイル", "チャンク数", "登録日時"]
+DOCUMENT_HEADERS: list[str] = ["タイトル", "種別", "範囲", "確度", "時点", "ファイル", "チャンク数", "登録日時"]
+SCOPE_PUBLIC_LABEL = "公式資料（すべての利用者）"
+SCOPE_MUNICIPALITY_LABEL = "団体の資料（その団体の利用者のみ）"
 
 SourceLookup = Callable[[str], Mapping[str, Any] | None]
 
@@ -73,6 +78,19 @@ def markdown_text(text: object) -> str:
     return value.replace("@", "\\@")
 
 
+# A citation marker as markdown_text leaves it: [n], or [n\] when another bracket follows.
+_MARKER = re.compile(r"\[(\d{1,3})\\?\]")
+
+
+def answer_markdown(text: object, turn: int | None = None) -> str:
+    """An answer for the chat: shown as text (markdown_text), with each [n] a link that opens source n of
+    answer `turn` in the sources panel (plain markers while the turn is not yet known)."""
+    shown = markdown_text(text)
+    if not turn:
+        return shown
+    return _MARKER.sub(lambda m: f"[[{m.group(1)}]](#cite-{int(turn)}-{m.group(1)})", shown)
+
+
 def confidence_badge(confidence: str | None) -> str:
     css = "badge-ok" if confidence == CONFIRMED else "badge-check"
     return f'<span class="badge {css}">{esc(confidence or UNCONFIRMED)}</span>'
@@ -92,7 +110,9 @@ def highlight_quote(text: str, quote: str) -> str:
     return marked + esc(text)
 
 
-def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str, Any] | None) -> str:
+def citation_card(
+    number: int, citation: Mapping[str, Any], source: Mapping[str, Any] | None, *, active: bool = False
+) -> str:
     title = esc(citation.get("title"))
     meta = " ・ ".join(
         part
@@ -109,6 +129,7 @@ def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str,
             f"<li>{esc(s.get('title'))}"
             + (f"（{esc(s.get('as_of'))} 時点）" if s.get("as_of") else "")
             + (f' <a href="{esc(s.get("url"))}" target="_blank" rel="noopener">{esc(s.get("url"))}</a>' if s.get("url") else "")
+            + (f' <span class="link-kind">［{esc(s.get("link_label"))}］</span>' if s.get("link_label") else "")
             + "</li>"
             for s in source.get("sources", [])
         )
@@ -117,26 +138,32 @@ def citation_card(number: int, citation: Mapping[str, Any], source: Mapping[str,
         body = f"<mark>{esc(quote)}</mark>" if quote else "（本文を表示できません）"
         origin_block = ""
     return (
-        f'<div class="citation" data-source-id="{esc(citation.get("source_id"))}">'
+        f'<div class="citation{" active" if active else ""}" data-number="{number}" data-source-id="{esc(citation.get("source_id"))}">'
         f'<div class="citation-head"><span class="citation-no">[{number}]</span> '
         f"<strong>{title}</strong> {confidence_badge(citation.get('confidence'))}</div>"
         f'<div class="citation-meta">{meta}</div>'
         f'<blockquote class="citation-quote">{esc(quote)}</blockquote>'
-        f"<details><summary>本文を表示（引用箇所を強調）</summary>"
+        f"<details{' open' if active else ''}><summary>本文を表示（引用箇所を強調）</summary>"
         f'<div class="source-text">{body}</div>{origin_block}</details>'
         f"</div>"
     )
 
 
-def citations_html(citations: Iterable[Mapping[str, Any]], lookup: SourceLookup) -> str:
-    """One card per cited passage, numbered as the answer numbers its sources ([n] of the source list)."""
-    cards = [
-        citation_card(int(c.get("number") or i), c, lookup(str(c.get("source_id", ""))))
-        for i, c in enumerate(citations, start=1)
-    ]
+def citations_html(
+    citations: Iterable[Mapping[str, Any]], lookup: SourceLookup, *, active: int | None = None, heading: str = ""
+) -> str:
+    """One card per cited passage, numbered as the answer numbers its sources ([n] of the source list).
+
+    The cards of source `active` are opened, with the quote highlighted in the passage; `heading` says which
+    answer the panel shows."""
+    cards = []
+    for i, c in enumerate(citations, start=1):
+        number = int(c.get("number") or i)
+        cards.append(citation_card(number, c, lookup(str(c.get("source_id", ""))), active=number == active))
+    head = f'<div class="sources-heading">{esc(heading)}</div>' if heading else ""
     if not cards:
-        return '<div class="sources-empty">この回答には出典がありません。</div>'
-    return '<div class="sources">' + "".join(cards) + "</div>"
+        return head + '<div class="sources-empty">この回答には出典がありません。</div>'
+    return head + '<div class="sources">' + "".join(cards) + "</div>"
 
 
 def empty_sources_html() -> str:
@@ -192,13 +219,20 @@ def case_matches(case: Mapping[str, Any], query: str, confidence: str) -> bool:
     return all(part in haystack for part in needles)
 
 
+def statutory_text(case: Mapping[str, Any]) -> str:
+    """The analogous statutory affair, or why there is none: unknown unless a confirmed entry says so."""
+    if case.get("analogous_statutory_affair"):
+        return str(case["analogous_statutory_affair"])
+    return STATUTORY_NONE if case.get("analogous_statutory_confidence") == CONFIRMED else STATUTORY_UNKNOWN
+
+
 def case_rows(cases: Iterable[Mapping[str, Any]], query: str = "", confidence: str = CONFIDENCE_FILTER_ALL) -> list[list[Any]]:
     return [
         [
             case["case"],
             case["name"],
             "、".join(case.get("aliases", [])),
-            case.get("analogous_statutory_affair") or "（なし）",
+            statutory_text(case),
             case.get("confidence", ""),
             case.get("as_of", ""),
         ]
@@ -213,9 +247,10 @@ def _bullets(items: Iterable[str]) -> str:
 
 
 def case_detail_markdown(case: Mapping[str, Any], source_titles: Mapping[str, Mapping[str, Any]]) -> str:
-    statutory = case.get("analogous_statutory_affair") or "（なし）"
     statutory_conf = case.get("analogous_statutory_confidence")
-    statutory_line = f"{statutory}" + (f"（{statutory_conf}）" if statutory_conf else "")
+    statutory_line = statutory_text(case)
+    if case.get("analogous_statutory_affair") and statutory_conf:
+        statutory_line += f"（{statutory_conf}）"
     numbers = []
     if case.get("case_number"):
         numbers.append(f"事例番号 {case['case_number']}")
@@ -227,7 +262,8 @@ def case_detail_markdown(case: Mapping[str, Any], source_titles: Mapping[str, Ma
         title = info.get("title") or source_id
         as_of = f"（{info['as_of']} 時点）" if info.get("as_of") else ""
         url = f" <{info['url']}>" if info.get("url") else ""
-        sources.append(f"{title}{as_of}{url}")
+        kind = f"　［{info['link_label']}］" if info.get("link_label") else ""
+        sources.append(f"{title}{as_of}{url}{kind}")
     return "\n".join(
         [
             f"### {case_label(case)}",
@@ -276,11 +312,23 @@ def ingest_rows(results: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
     ]
 
 
+def document_scope(record: Mapping[str, Any]) -> str:
+    if record.get("scope") == "municipality":
+        return f"団体の資料（{record.get('municipality') or '団体名なし'}）"
+    return "公式資料"
+
+
+def document_confidence(record: Mapping[str, Any]) -> str:
+    return str(record.get("confidence") or (CONFIRMED if record.get("official") else UNCONFIRMED))
+
+
 def document_rows(records: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
     return [
         [
             r.get("title", ""),
             KIND_LABELS.get(str(r.get("kind")), str(r.get("kind"))),
+            document_scope(r),
+            document_confidence(r),
             r.get("as_of", "") + ("" if r.get("as_of_given") else "（仮）"),
             r.get("file_name", ""),
             len(r.get("chunks", [])),
@@ -308,3 +356,53 @@ def index_status_markdown(status: Mapping[str, Any]) -> str:
     if status.get("error"):
         lines.append(f"**エラー:** {status['error']}")
     return "  \n".join(lines)
+
+
+# -- reply drafts -----------------------------------------------------------------------------------
+COVERAGE_LABELS: dict[str, str] = {
+    "answered": "回答あり",
+    "asks_back": "自治体への確認事項のみ（回答は未記載）",
+    "referred": "個別に案内する旨のみ（回答は未記載）",
+    "unanswered": "未回答",
+}
+QUOTE_CHARS = 60
+
+
+def question_map_html(questions: Iterable[Mapping[str, Any]]) -> str:
+    """Each question of the inquiry → the paragraph of the draft that answers it; questions left without an
+    answer stand out, so the officer sees what still needs writing."""
+    rows = []
+    for number, q in enumerate(questions, start=1):
+        coverage = str(q.get("coverage") or "unanswered")
+        css = "" if coverage == "answered" else (" unanswered" if coverage == "unanswered" else " partial")
+        text = str(q.get("question") or "")
+        shown = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
+        paragraph = f"{q['paragraph']}." if q.get("paragraph") else "（なし）"
+        rows.append(
+            f'<tr class="q-row{css}"><td>{number}</td><td>{esc(shown)}</td><td>{esc(paragraph)}</td>'
+            f"<td>{esc(COVERAGE_LABELS.get(coverage, coverage))}</td></tr>"
+        )
+    if not rows:
+        return '<div class="sources-empty">回答案を作成すると、問い合わせの質問ごとに回答した段落を示します。</div>'
+    missing = sum(1 for q in questions if (q.get("coverage") or "unanswered") != "answered")
+    summary = (
+        f'<div class="q-summary">すべての質問（{len(rows)} 件）に回答した段落があります。</div>' if not missing
+        else f'<div class="q-summary q-missing">回答が記載されていない質問が {missing} 件あります（色付きの行）。</div>'
+    )
+    return (
+        summary + '<table class="question-map"><thead><tr><th>質問</th><th>問い合わせの記載</th><th>回答案の段落</th>'
+        "<th>状態</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def letter_sources(citations: Iterable[Mapping[str, Any]]) -> str:
+    """The sources as a letter cites them: [n] source name and section（date）, once per number."""
+    lines: dict[int, str] = {}
+    for i, c in enumerate(citations, start=1):
+        number = int(c.get("number") or i)
+        if number in lines:
+            continue
+        label = str(c.get("label") or f"{c.get('title')}（{c.get('locator')}）")
+        as_of = f"（{c['as_of']}時点）" if c.get("as_of") else ""
+        lines[number] = f"[{number}] {label}{as_of}"
+    return "\n".join(lines[n] for n in sorted(lines))

@@ -1,4 +1,4 @@
-"""回答案作成 (help desk): paste an inquiry, edit the draft, copy or download it."""
+"""回答案作成 (help desk): paste an inquiry, check each question is answered, edit, copy or download the draft."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from assistant.ui.common import (
     user_error,
 )
 from assistant.ui.context import UIContext
-from assistant.ui.render import citations_html, masked_note
+from assistant.ui.render import citations_html, letter_sources, masked_note, question_map_html
 
 EXPORT_FORMATS: dict[str, str] = {"テキスト (.txt)": "txt", "Word (.docx)": "docx"}
 
@@ -26,6 +26,7 @@ EXPORT_FORMATS: dict[str, str] = {"テキスト (.txt)": "txt", "Word (.docx)": 
 def build_reply_page(context: UIContext) -> None:
     gr.Markdown(
         "自治体からの問い合わせ文を貼り付けると、出典付きの回答案を作成します。"
+        "右の表で、問い合わせの質問ごとにどの段落が回答しているかを確認できます（未回答の質問は色付きで示します）。"
         "回答案は編集してからコピーまたはダウンロードしてください（送付前に必ず内容を確認してください）。"
     )
     with gr.Row():
@@ -34,7 +35,7 @@ def build_reply_page(context: UIContext) -> None:
             draft_button = gr.Button("回答案を作成", variant="primary", elem_id="reply-draft-button")
             note = gr.Markdown(label="個人情報のマスク", show_label=False, elem_id="reply-masked")
             draft = gr.Textbox(
-                label="回答案（編集できます）",
+                label="回答案（編集できます。右上のボタンでコピー）",
                 lines=14,
                 max_lines=40,
                 interactive=True,
@@ -46,8 +47,17 @@ def build_reply_page(context: UIContext) -> None:
                 export = gr.Button("ダウンロード用ファイルを作成", scale=1, elem_id="reply-export")
             exported = gr.File(label="回答案ファイル（クリックでダウンロード）", interactive=False, elem_id="reply-file")
         with gr.Column(scale=2):
-            gr.Markdown("#### 出典")
-            sources = gr.HTML(label="出典", elem_id="reply-sources")
+            gr.Markdown("#### 問い合わせの質問と回答案の段落")
+            question_map = gr.HTML(question_map_html([]), label="質問と段落の対応", elem_id="reply-map")
+            letter = gr.Textbox(
+                label="出典（文書に記載する形。資料名と該当箇所）",
+                lines=4,
+                interactive=False,
+                buttons=["copy"],
+                elem_id="reply-letter-sources",
+            )
+            with gr.Accordion("出典の本文（引用箇所を強調）", open=False, elem_id="reply-sources-detail"):
+                sources = gr.HTML(label="出典", elem_id="reply-sources")
             with gr.Accordion("詳細データ（JSON）", open=False):
                 result = gr.JSON(label="回答案の作成結果")
 
@@ -62,6 +72,8 @@ def build_reply_page(context: UIContext) -> None:
         context.audit.record(REPLY, viewer.actor(), question=text, sources=source_ids(citations))
         return (
             str(outcome.get("draft") or ""),
+            question_map_html(outcome.get("questions") or []),
+            letter_sources(citations),
             citations_html(citations, source_lookup(context)),
             masked_note(outcome.get("masked")),
             outcome,
@@ -70,7 +82,7 @@ def build_reply_page(context: UIContext) -> None:
     draft_button.click(
         make_draft,
         inputs=[inquiry],
-        outputs=[draft, sources, note, result],
+        outputs=[draft, question_map, letter, sources, note, result],
         api_name="reply_draft",
         concurrency_id=ANSWER_GROUP,
         concurrency_limit=ANSWER_LIMIT,

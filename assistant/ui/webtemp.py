@@ -13,17 +13,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from assistant.files import process_alive
+
 TEMP_FOLDER = "gradio-temp"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_ended(root: Path, keep: int) -> list[Path]:
@@ -33,7 +26,7 @@ def clean_ended(root: Path, keep: int) -> list[Path]:
         return removed
     for entry in root.iterdir():
         pid = int(entry.name) if entry.name.isdigit() else None
-        if pid == keep or (pid is not None and entry.is_dir() and _alive(pid)):
+        if pid == keep or (pid is not None and entry.is_dir() and process_alive(pid)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
+from assistant.yamlio import load_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 READER_DIR = "reader"
@@ -53,7 +55,7 @@ def reader_dir(corpus_dir: Path) -> Path:
 def load_labels(corpus_dir: Path) -> LabelSet:
     path = reader_dir(corpus_dir) / LABELS_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
         return LabelSet(**{key: {str(k): str(v) for k, v in data[key].items()} for key in LabelSet.__dataclass_fields__})
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise ReaderDataError(f"{path}: ラベル定義を読み込めません（{exc}）") from exc

@@ -1,62 +1,32 @@
-"""The learned reader: TF-IDF over characters and Sudachi words, one linear classifier per label group.
+"""The learned reader at answer time: TF-IDF features and one linear head per label group.
 
 Trained reproducibly from corpus/reader/*.jsonl (fixed seed, deterministic solvers) by `assistant reader train`
-or on first use, and cached under ASSISTANT_HOME keyed by the training data's fingerprint.
+or on first use (assistant/understand/fitting.py), and cached under ASSISTANT_HOME keyed by the training data's
+fingerprint. Answering needs numpy and scipy.sparse only; the model is stored as plain arrays (no pickle).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
+import json
+import os
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from sklearn.dummy import DummyClassifier
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.preprocessing import MultiLabelBinarizer
 
-from assistant.advise.matching import fold
-from assistant.understand.data import LabelSet, Utterance
+from assistant.understand.data import LabelSet
+from assistant.understand.features import TextFeatures
 
-MODEL_FORMAT = 5
+MODEL_FORMAT = 6
 NONE = "none"
 INTENT_THRESHOLD = 0.5
 CHANGE_THRESHOLD = 0.5
-
-
-def fold_for_reader(text: str) -> str:
-    return fold(text)
-
-
-def word_tokens(text: str) -> list[str]:
-    from assistant.index.tokenizer import get_tokenizer
-
-    return get_tokenizer().words(text)
-
-
-def _vectorizers() -> list[TfidfVectorizer]:
-    """Character n-grams (robust to typos and kana/kanji variants) and Sudachi words and word pairs."""
-    return [
-        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), preprocessor=fold_for_reader,
-                        sublinear_tf=True, min_df=2, max_features=60_000, dtype=np.float32),
-        TfidfVectorizer(tokenizer=word_tokens, preprocessor=fold_for_reader, token_pattern=None,
-                        lowercase=False, ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                        max_features=40_000, dtype=np.float32),
-    ]
-
-
-# A linear SVM per label: chosen over logistic regression by cross-validation on the utterances (more exact label
-# sets, and some thirty times faster to train). Scores are the logistic of the margin, so 0.5 is the margin 0.
-SVM_C = 0.5
-
-
-def _linear() -> LinearSVC:
-    return LinearSVC(C=SVM_C, class_weight="balanced", random_state=0, max_iter=5000)
+SINGLE_HEADS = ("existing", "polarity", "asker", "unpromulgated")
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -78,29 +48,6 @@ class LinearHead:
         """One score in (0, 1) per row and class: the logistic of the margin."""
         margins = np.asarray(matrix @ self.weights) + self.bias  # type: ignore[operator]
         return _sigmoid(margins)
-
-    @classmethod
-    def one_vs_rest(cls, classes: Sequence[str], model: OneVsRestClassifier) -> "LinearHead":
-        weights, bias = [], []
-        for estimator in model.estimators_:
-            if hasattr(estimator, "coef_"):
-                weights.append(estimator.coef_.ravel())
-                bias.append(float(estimator.intercept_[0]))
-            else:  # a label constant in the data: a fixed, decisive margin
-                weights.append(np.zeros(model.n_features_in_))
-                bias.append(10.0 if estimator.predict_proba(np.zeros((1, 1)))[0][-1] > 0.5 else -10.0)
-        return cls(tuple(classes), np.asarray(weights, dtype=np.float32).T, np.asarray(bias, dtype=np.float32))
-
-    @classmethod
-    def single(cls, model: LinearSVC | DummyClassifier, features: int) -> "LinearHead":
-        classes = tuple(model.classes_.tolist())
-        if isinstance(model, DummyClassifier):
-            bias = np.where(np.asarray(classes) == model.classes_[np.argmax(model.class_prior_)], 10.0, -10.0)
-            return cls(classes, np.zeros((features, len(classes)), dtype=np.float32), bias.astype(np.float32))
-        coef, intercept = model.coef_, model.intercept_
-        if len(classes) == 2:  # one margin for the second class; the first is its negative
-            coef, intercept = np.vstack([-coef[0], coef[0]]), np.array([-intercept[0], intercept[0]])
-        return cls(classes, np.asarray(coef, dtype=np.float32).T, np.asarray(intercept, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -126,14 +73,14 @@ class Prediction:
 class ReaderModel:
     labels: LabelSet
     fingerprint: str
-    vectorizers: list[TfidfVectorizer]
+    features_of: list[TextFeatures]
     intents: LinearHead
     changes: LinearHead
     singles: dict[str, LinearHead] = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
     def features(self, texts: Sequence[str]) -> object:
-        return sparse.hstack([v.transform(texts) for v in self.vectorizers], format="csr")
+        return sparse.hstack([f.transform(texts) for f in self.features_of], format="csr")
 
     def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
         matrix = self.features(list(texts))
@@ -170,50 +117,34 @@ def _ranked(classes: Sequence[str], proba: np.ndarray) -> list[tuple[str, float]
     return sorted(pairs, key=lambda pair: pair[1], reverse=True)
 
 
-def _targets(utterances: Sequence[Utterance]) -> dict[str, list]:
-    return {
-        "existing": [u.existing or NONE for u in utterances],
-        "polarity": [u.polarity or NONE for u in utterances],
-        "asker": [u.asker for u in utterances],
-        "unpromulgated": [bool(u.unpromulgated) for u in utterances],
-    }
+def _head_arrays(head: LinearHead, prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}classes": np.array(json.dumps(list(head.classes), ensure_ascii=False)),
+            f"{prefix}weights": head.weights, f"{prefix}bias": head.bias}
 
 
-def train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str = "") -> ReaderModel:
-    with warnings.catch_warnings():  # a label absent from a cross-validation fold is expected there
-        warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
-        return _train(utterances, labels, fingerprint)
-
-
-def _train(utterances: Sequence[Utterance], labels: LabelSet, fingerprint: str) -> ReaderModel:
-    texts = [u.text for u in utterances]
-    vectorizers = _vectorizers()
-    matrix = sparse.hstack([v.fit_transform(texts) for v in vectorizers], format="csr")
-    features = matrix.shape[1]
-    intent_classes, change_classes = list(labels.intents), list(labels.changes)
-    intent_targets = MultiLabelBinarizer(classes=intent_classes).fit_transform([u.intents for u in utterances])
-    change_targets = MultiLabelBinarizer(classes=change_classes).fit_transform([u.changes for u in utterances])
-    intents = LinearHead.one_vs_rest(intent_classes, OneVsRestClassifier(_linear()).fit(matrix, intent_targets))
-    changes = LinearHead.one_vs_rest(change_classes, OneVsRestClassifier(_linear()).fit(matrix, change_targets))
-    singles = {}
-    for name, target in _targets(utterances).items():
-        # A label group that never varies in the data gets a constant predictor.
-        model = _linear() if len(set(target)) > 1 else DummyClassifier(strategy="most_frequent")
-        singles[name] = LinearHead.single(model.fit(matrix, target), features)
-    return ReaderModel(labels, fingerprint, vectorizers, intents, changes, singles)
+def _head(arrays: object, prefix: str) -> LinearHead:
+    classes = tuple(json.loads(str(arrays[f"{prefix}classes"])))  # type: ignore[index]
+    return LinearHead(classes, arrays[f"{prefix}weights"], arrays[f"{prefix}bias"])  # type: ignore[index]
 
 
 def save(model: ReaderModel, path: Path) -> None:
-    import os
-    import tempfile
-
-    import joblib
-
+    """Write the model as plain arrays (atomically: a reader never sees half a file)."""
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(model.format),
+        "fingerprint": np.array(model.fingerprint),
+        "labels": np.array(json.dumps(dataclasses.asdict(model.labels), ensure_ascii=False)),
+        "feature_sets": np.array(len(model.features_of)),
+    }
+    for number, features in enumerate(model.features_of):
+        arrays |= features.to_arrays(f"features{number}_")
+    arrays |= _head_arrays(model.intents, "intents_") | _head_arrays(model.changes, "changes_")
+    for name, head in model.singles.items():
+        arrays |= _head_arrays(head, f"single_{name}_")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        joblib.dump(model, tmp, compress=3)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -222,15 +153,18 @@ def save(model: ReaderModel, path: Path) -> None:
 
 def load(path: Path) -> ReaderModel | None:
     """The cached model, or None when it is missing, damaged or of another format."""
-    import joblib
-
     try:
-        model = joblib.load(path)
-    except Exception:  # a damaged or foreign cache file is rebuilt, never trusted
-        return None
-    if not isinstance(model, ReaderModel) or model.format != MODEL_FORMAT:
-        return None
-    return model
+        with np.load(path, allow_pickle=False) as arrays:
+            if int(arrays["format"]) != MODEL_FORMAT:
+                return None
+            features = [TextFeatures.from_arrays(arrays, f"features{n}_") for n in range(int(arrays["feature_sets"]))]
+            singles = {name: _head(arrays, f"single_{name}_") for name in SINGLE_HEADS}
+            return ReaderModel(
+                LabelSet(**json.loads(str(arrays["labels"]))), str(arrays["fingerprint"]), features,
+                _head(arrays, "intents_"), _head(arrays, "changes_"), singles,
+            )
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None  # a damaged or foreign cache file is rebuilt, never trusted
 
 
 def replace_fingerprint(model: ReaderModel, fingerprint: str) -> ReaderModel:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
+
+from assistant.yamlio import load_yaml
 
 from assistant.advise.matching import fold
 from assistant.understand.model import INTENT_THRESHOLD, Prediction, ReaderModel
@@ -29,17 +30,25 @@ class ReaderVocabulary:
     last: tuple[str, ...]
     listing: tuple[str, ...] = ()
     affair_name_endings: tuple[str, ...] = ()
+    coordinators: tuple[str, ...] = ()
+    notification_names: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def load(cls, corpus_dir: Path) -> "ReaderVocabulary":
-        data = yaml.safe_load((corpus_dir / VOCABULARY_FILE).read_text(encoding="utf-8")) or {}
+        data = load_yaml((corpus_dir / VOCABULARY_FILE).read_text(encoding="utf-8")) or {}
         references = data.get("references", {})
         return cls(
             tuple(fold(w) for w in references.get("first", [])),
             tuple(fold(w) for w in references.get("last", [])),
             tuple(fold(w) for w in data.get("listing", [])),
             tuple(sorted(data.get("affair_name_endings", []), key=len, reverse=True)),
+            tuple(sorted(data.get("coordinators", []), key=len, reverse=True)),
+            tuple((code, tuple(fold(n) for n in names)) for code, names in (data.get("notification_names") or {}).items()),
         )
+
+    def named_notification_types(self, text: str) -> list[str]:
+        folded = fold(text)
+        return [code for code, names in self.notification_names if any(n in folded for n in names)]
 
     def asks_for_listing(self, text: str) -> bool:
         folded = fold(text)
@@ -138,7 +147,7 @@ class Reader:
         """One mention per affair the text names: clauses are grouped by the case their strong evidence points to."""
         groups: list[tuple[str, tuple[int, ...], bool]] = []  # (text, strong cases, statutory)
         for sentence in (s for s in _SENTENCE_END.split(text) if s.strip()):
-            for clause in (c for c in _CLAUSE_END.split(sentence) if c.strip()):
+            for clause in (c for part in _CLAUSE_END.split(sentence) if part.strip() for c in self._coordinated(part)):
                 cases, statutory = self.classifier.strong_evidence(clause)
                 if groups and (not cases and not statutory or (cases and cases[0] in groups[-1][1])):
                     last_text, last_cases, last_statutory = groups[-1]
@@ -151,6 +160,20 @@ class Reader:
         if len(named) <= 1:
             return self._single(text, asks_about_affair)
         return [self._mention(g_text) for g_text, _, _ in self._merge_leading(groups)]
+
+    def _coordinated(self, clause: str) -> list[str]:
+        """A clause that names two affairs joined by と・及び… is cut between them (else kept whole)."""
+        cases, _statutory = self.classifier.strong_evidence(clause)
+        if len(cases) < 2 or not self.vocabulary.coordinators:
+            return [clause]
+        pattern = "|".join(re.escape(c) for c in self.vocabulary.coordinators)
+        for match in re.finditer(pattern, clause):
+            head, tail = clause[: match.end()], clause[match.end():]
+            head_cases, _ = self.classifier.strong_evidence(head)
+            tail_cases, _ = self.classifier.strong_evidence(tail)
+            if head_cases and tail_cases and head_cases[0] != tail_cases[0]:
+                return [head, tail]
+        return [clause]
 
     @staticmethod
     def _merge_leading(groups: list[tuple[str, tuple[int, ...], bool]]) -> list[tuple[str, tuple[int, ...], bool]]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from assistant.understand import model as reader_model
 from assistant.understand.data import LabelSet, Utterance, data_fingerprint, load_labels, load_utterances
@@ -19,7 +18,7 @@ CV_SEED = 0
 
 
 def cache_path(cache_dir: Path, fingerprint: str) -> Path:
-    return cache_dir / f"reader-{reader_model.MODEL_FORMAT}-{fingerprint}.joblib"
+    return cache_dir / f"reader-{reader_model.MODEL_FORMAT}-{fingerprint}.npz"
 
 
 def build_model(corpus_dir: Path, cache_dir: Path, *, progress: Callable[[str], None] | None = None,
@@ -34,9 +33,11 @@ def build_model(corpus_dir: Path, cache_dir: Path, *, progress: Callable[[str], 
     if progress:
         progress("文の読み取りモデルを学習しています")
     labels = load_labels(corpus_dir)
-    trained = reader_model.train(load_utterances(corpus_dir, labels), labels, fingerprint)
+    from assistant.understand.fitting import train
+
+    trained = train(load_utterances(corpus_dir, labels), labels, fingerprint)
     reader_model.save(trained, path)
-    for stale in cache_dir.glob("reader-*.joblib"):
+    for stale in [*cache_dir.glob("reader-*.npz"), *cache_dir.glob("reader-*.joblib")]:
         if stale != path:
             stale.unlink(missing_ok=True)
     return trained
@@ -91,12 +92,16 @@ def _scores(names: Sequence[str], gold: list[set[str]], predicted: list[set[str]
 
 
 def cross_validate(utterances: Sequence[Utterance], labels: LabelSet, folds: int = CV_FOLDS) -> CrossValidation:
+    from sklearn.model_selection import KFold
+
+    from assistant.understand.fitting import train
+
     started = time.perf_counter()
     items = list(utterances)
     predictions: list[reader_model.Prediction | None] = [None] * len(items)
     splitter = KFold(n_splits=folds, shuffle=True, random_state=CV_SEED)
     for train_index, test_index in splitter.split(np.arange(len(items))):
-        fitted = reader_model.train([items[i] for i in train_index], labels)
+        fitted = train([items[i] for i in train_index], labels)
         for index, prediction in zip(test_index, fitted.predict_many([items[i].text for i in test_index])):
             predictions[index] = prediction
     gold_intents = [set(u.intents) for u in items]

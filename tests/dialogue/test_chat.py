@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from assistant.answer_checks import hygiene
-from assistant.dialogue.chat import ChatService, split_pieces
+from assistant.dialogue.chat import STATUS_ANSWERING, STATUS_READING, ChatService
+from assistant.dialogue.consultations import account_holder, browser_holder
+from assistant.retrieve.hybrid import Audience
 from assistant.service import InputError
 from tests.dialogue.consultation import CONSULTATION_TURNS
 
@@ -102,13 +104,12 @@ def test_unanswerable_clarification_is_not_asked_forever(chat: ChatService) -> N
     assert "事務局" in result["answer"]
 
 
-def test_stream_yields_pieces_then_the_final_result(chat: ChatService) -> None:
+def test_stream_says_what_it_does_then_gives_the_final_result(chat: ChatService) -> None:
     events = list(chat.stream("s10", "子ども医療費助成の準ずる法定事務は何ですか？"))
     final = events[-1]["final"]
-    deltas = [e["delta"] for e in events[:-1]]
-    assert len(deltas) > 1 and "".join(deltas) == final["answer"]
-    assert final["turn"] == 1 and final["session"] == "s10"
-    assert split_pieces("一文目。二文目。\n三行目") == ["一文目。", "二文目。", "\n", "三行目"]
+    assert [e["status"] for e in events[:-1]] == [STATUS_READING, STATUS_ANSWERING]
+    assert not any("delta" in e for e in events), "without an LLM nothing is cut up to look streamed"
+    assert final["turn"] == 1 and final["session"] == "s10" and final["answer"]
 
 
 def test_answers_carry_citations_and_uncertainty_marks(chat: ChatService, db_assistant) -> None:  # noqa: ANN001
@@ -210,3 +211,46 @@ def test_feedback_with_control_codes_and_undecodable_text_is_stored_clean(chat: 
     chat.turn("s12", "子ども医療費助成の事例は？")
     chat.feedback("s12", 1, -1, "出典が\x00古い\udc80です")
     assert [f.comment for f in chat.store.feedback("s12")] == ["出典が古いです"]
+
+
+def test_consultations_are_listed_per_holder_titled_by_the_first_question(chat: ChatService) -> None:
+    mine, other = account_holder("tanaka"), browser_holder("b" * 24)
+    chat.turn("c-1", "子ども医療費助成で住民税の情報を照会したいです。担当の山田です。", holder=mine)
+    chat.turn("c-1", "届出はいつまでに出しますか", holder=mine)
+    chat.turn("c-2", "ひとり親家庭の医療費助成はどの事例ですか", holder=mine)
+    chat.turn("c-3", "市営住宅の管理事務はどの事例ですか", holder=other)
+    chat.turn("c-4", "保育料の減免はどの事例ですか")  # no holder: listed nowhere
+    listed = chat.consultations_of(mine)
+    assert [c.session_id for c in listed] == ["c-2", "c-1"]
+    first = listed[1]
+    assert first.title.startswith("子ども医療費助成で住民税の情報を照会") and len(first.title) <= 40
+    assert "山田" not in first.title  # titles are as masked as the stored question
+    assert [c.session_id for c in chat.consultations_of(other)] == ["c-3"]
+    chat.turn("c-1", "準備しておくことは", holder=mine)
+    assert [c.session_id for c in chat.consultations_of(mine)] == ["c-1", "c-2"]
+    with pytest.raises(InputError):
+        browser_holder("../../x")
+
+
+def test_a_new_session_does_not_use_the_old_context(chat: ChatService) -> None:
+    chat.turn("old-ctx", "市営住宅の管理事務で連携を始めたい。どの事例に当たりますか")
+    follow = chat.turn("old-ctx", "それはいつ出せますか")
+    assert follow["cases"] == [7]
+    fresh = chat.turn("new-ctx", "それはいつ出せますか")
+    assert fresh["context"]["affairs"] == [] and fresh["cases"] != [7]
+
+
+def test_the_audience_reaches_the_search(chat: ChatService, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.retrieve import hybrid
+
+    seen: list = []
+    original = hybrid.HybridRetriever.search
+
+    def spy(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(hybrid.current_audience())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(hybrid.HybridRetriever, "search", spy)
+    chat.turn("aud-1", "個人情報保護評価は必要ですか", audience=Audience("さくら市"))
+    assert seen and set(seen) == {Audience("さくら市")}
+    assert hybrid.current_audience() is None

@@ -91,3 +91,24 @@ def test_parse_inquiry() -> None:
 def test_empty_inquiry_is_rejected(assistant) -> None:  # noqa: ANN001
     with pytest.raises(InputError):
         ReplyDrafter(assistant).draft("   ")
+
+
+def test_each_question_names_the_paragraph_that_answers_it(drafted: dict) -> None:
+    from assistant.dialogue.reply import ANSWERED
+
+    questions = drafted["questions"]
+    assert [q["paragraph"] for q in questions] == [1, 2, 3]
+    assert all(q["coverage"] == ANSWERED for q in questions)
+    assert questions[0]["question"].startswith("住民票関係情報を追加で照会したい")
+    for q in questions:
+        assert f"{q['paragraph']}. " in drafted["draft"]
+
+
+def test_a_question_without_an_answer_is_reported(assistant) -> None:  # noqa: ANN001
+    from assistant.answer.model import Answer, Statement
+    from assistant.dialogue.reply import ANSWERED, ASKS_BACK, REFERRED, UNANSWERED, coverage
+
+    assert coverage(Answer()) == UNANSWERED
+    assert coverage(Answer(clarifying_question="届出済みですか。")) == ASKS_BACK
+    assert coverage(Answer(conclusion=[Statement("詳しく伺います。", consult=True)])) == REFERRED
+    assert coverage(Answer(conclusion=[Statement("変更の届出です。")])) == ANSWERED

@@ -112,17 +112,58 @@ def test_unreachable_server_falls_back(assistant, result) -> None:  # noqa: ANN0
     assert outcome.text == to_markdown(result)
 
 
-def test_chat_streams_the_guarded_llm_answer(assistant, result, tmp_path: Path) -> None:  # noqa: ANN001
-    text = _grounded_text(result)
-    model = GenericFakeChatModel(messages=iter([AIMessage(content=text)]))
+class CountingFakeChatModel(GenericFakeChatModel):
+    """Streams its message word by word and counts how often the model is asked."""
+
+    calls: int = 0
+
+    def _stream(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        self.calls += 1
+        yield from super()._stream(*args, **kwargs)
+
+
+def _streaming_service(assistant, text: str, tmp_path: Path) -> tuple[ChatService, CountingFakeChatModel]:  # noqa: ANN001
+    model = CountingFakeChatModel(messages=iter([AIMessage(content=text)]))
     phraser = Phraser(model, assistant.settings.prompts_dir, assistant.index.by_id, "fake")
-    service = ChatService(assistant, store=DialogueStore(f"sqlite:///{tmp_path / 'llm.db'}"), phraser=phraser)
+    return ChatService(assistant, store=DialogueStore(f"sqlite:///{tmp_path / 'llm.db'}"), phraser=phraser), model
+
+
+def test_chat_streams_the_models_own_tokens(assistant, result, tmp_path: Path) -> None:  # noqa: ANN001
+    text = _grounded_text(result)
+    service, model = _streaming_service(assistant, text, tmp_path)
     events = list(service.stream("llm-1", QUESTION))
+    deltas = [e["delta"] for e in events if "delta" in e]
     final = events[-1]["final"]
-    assert final["llm"]["used"] is True
-    assert "".join(e["delta"] for e in events[:-1]) == final["answer"]
-    assert len(events) > 3
+    assert model.calls == 1, "the model is asked once, and its reply is streamed"
+    assert "".join(deltas) == text, "the pieces are the model's own text as it arrives"
+    assert len(deltas) > 1
+    assert final["llm"]["used"] is True and final["llm"]["streamed"] is True
+    assert final["answer"].startswith(text.split("。")[0]) and "**出典**" in final["answer"]
     assert service.history("llm-1")[1]["text"] == final["answer"]
+
+
+def test_a_streamed_sentence_the_guard_removes_is_not_kept(assistant, result, tmp_path: Path) -> None:  # noqa: ANN001
+    invented = "代表電話は 0120-123-456 です[1]。"
+    service, _model = _streaming_service(assistant, _grounded_text(result) + invented, tmp_path)
+    events = list(service.stream("llm-2", QUESTION))
+    assert invented in "".join(e["delta"] for e in events if "delta" in e)  # it was shown while streaming
+    final = events[-1]["final"]
+    assert final["llm"]["replaced"] is True and "0120-123-456" not in final["answer"]
+    assert "0120-123-456" not in service.history("llm-2")[1]["text"]
+
+
+def test_a_stream_that_breaks_falls_back_to_the_composer(assistant, result) -> None:  # noqa: ANN001
+    class Breaking(GenericFakeChatModel):
+        def _stream(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            yield from list(super()._stream(*args, **kwargs))[:2]
+            raise ConnectionError("切断")
+
+    phraser = Phraser(Breaking(messages=iter([AIMessage(content=_grounded_text(result))])),
+                      assistant.settings.prompts_dir, assistant.index.by_id, "fake")
+    items = list(phraser.stream(QUESTION, result))
+    outcome = items[-1]
+    assert all(isinstance(i, str) for i in items[:-1]) and len(items) == 3
+    assert not outcome.used_llm and "切断" in outcome.error and outcome.text == to_markdown(result)
 
 
 def test_misconfigured_backend_keeps_the_composer_answer(assistant, tmp_path: Path) -> None:  # noqa: ANN001

@@ -24,3 +24,27 @@ def test_langchain_retriever_returns_documents_with_metadata(assistant) -> None:
     documents = retriever.invoke("ひとり親家庭等医療費助成の事例")
     assert documents and all(isinstance(d, Document) for d in documents)
     assert {"source_id", "title", "locator", "as_of", "confidence", "kind"} <= set(documents[0].metadata)
+
+
+def test_municipal_material_answers_its_own_municipality_only(assistant) -> None:  # noqa: ANN001
+    import dataclasses
+    from types import SimpleNamespace
+
+    from assistant.retrieve.hybrid import Audience, HybridRetriever, answering_for
+
+    query = "届出の受付期間"
+    top = assistant.retriever.search(query, k=1, mode="bm25")[0].chunk
+    own = dataclasses.replace(top, meta=top.meta | {"scope": "municipality", "municipality": "さくら市"})
+    index = assistant.index
+    chunks = [own if c.source_id == top.source_id else c for c in index.chunks]
+    scoped = HybridRetriever(SimpleNamespace(chunks=chunks, bm25=index.bm25, position=index.position))
+
+    def found(audience: Audience | None) -> bool:
+        with answering_for(audience):
+            return top.source_id in {h.chunk.source_id for h in scoped.search(query, k=5, mode="bm25")}
+
+    assert found(None), "without an audience (local use) everything is searched"
+    assert found(Audience("さくら市"))
+    assert not found(Audience("もみじ町")), "another municipality's material is left out"
+    assert not found(Audience(None)), "an officer with no municipality recorded sees public material only"
+    assert found(None), "the audience ends with its block"

@@ -12,19 +12,21 @@ from ui_support import CHECKLIST_ANSWERS, RunningApp, checklist_answer
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from assistant.ui.render import markdown_text
+from assistant.ui.render import answer_markdown, markdown_text
 
 pytestmark = pytest.mark.slow
 
 QUESTION = "子どもの医療費助成で、住民税の情報を情報連携で照会したいです。届出は必要ですか？"
 DOCUMENTED = {
     "session_start",
-    "chat", "chat_suggestion", "chat_feedback", "chat_new_session", "chat_history",
+    "chat", "chat_suggestion", "chat_feedback", "chat_new_session", "chat_history", "chat_source",
     "checklist_start", "checklist_answer", "checklist_yes", "checklist_no", "checklist_unknown",
     "checklist_skip", "checklist_back", "checklist_new_session", "checklist_export",
     "reply_draft", "reply_export",
     "cases_search", "case_detail",
-    "admin_ingest", "admin_rebuild", "admin_status", "admin_open", "admin_audit_export",
+    "admin_ingest", "admin_remove", "admin_rebuild", "admin_status", "admin_open", "admin_audit_export",
+    "knowledge_facts", "knowledge_open", "knowledge_show", "knowledge_preview", "knowledge_set", "knowledge_revert",
+    "knowledge_export", "knowledge_import_preview", "knowledge_import",
 }
 MAX_CHECKLIST_INPUTS = 120
 
@@ -49,16 +51,17 @@ def test_session_start_gives_fresh_session_ids(client: Client) -> None:
 
 
 # -- 相談チャット --------------------------------------------------------------------------------
-def test_chat_streams_an_answer_with_cited_sources(client: Client) -> None:
+def test_chat_shows_progress_then_the_answer_with_cited_sources(client: Client) -> None:
     job = client.submit("api-chat-1", QUESTION, [], api_name="/chat")
-    history, box, sources, suggestions, turn, result = job.result(timeout=120)
+    history, box, sources, suggestions, conversations, result = job.result(timeout=120)
     updates = job.outputs()
-    assert len(updates) >= 3, "the answer arrives in pieces"
-    partial = [text_of(update[0][-1]) for update in updates[1:-1]]
-    assert any(0 < len(p) < len(text_of(history[-1])) for p in partial)
+    working = [text_of(update[0][-1]) for update in updates[:-1]]
+    assert any(w.startswith("⏳") for w in working), "the page says what is being done while the answer is made"
     assert [m["role"] for m in history] == ["user", "assistant"]
-    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == markdown_text(result["answer"])
-    assert box == "" and turn == 1 and result["session"] == "api-chat-1" and result["turn"] == 1
+    assert text_of(history[0]) == QUESTION and text_of(history[-1]) == answer_markdown(result["answer"], 1)
+    assert "](#cite-1-1)" in text_of(history[-1]), "the [n] of the answer open its sources"
+    assert box == "" and result["session"] == "api-chat-1" and result["turn"] == 1
+    assert conversations["choices"] == [], "an API caller without a browser id has no consultation list"
     assert result["citations"], "an answer about case (1) cites its sources"
     for citation in result["citations"]:
         assert citation["title"] in sources.replace("&amp;", "&")
@@ -73,14 +76,16 @@ def test_chat_follow_up_history_and_feedback_are_stored(client: Client, running_
     turns = 1
     if first[5]["suggestions"]:
         follow = client.predict(session, 0, first[0], api_name="/chat_suggestion")
-        assert follow[4] == 2 and len(follow[0]) == 4
+        assert follow[5]["turn"] == 2 and len(follow[0]) == 4
         assert text_of(follow[0][2]) == first[5]["suggestions"][0]
         turns = 2
     restored = client.predict(session, api_name="/chat_history")
-    assert len(restored[0]) == 2 * turns and restored[3] == turns
-    assert "住民税の情報を情報連携で照会" in text_of(restored[0][0])  # stored after NFKC and masking
+    assert restored[0]["feedback_value"] == [None] * turns, "no answer is rated yet"
+    assert len(restored[0]["value"]) == 2 * turns and restored[3]["turn"] == turns
+    assert "住民税の情報を情報連携で照会" in text_of(restored[0]["value"][0])  # stored after NFKC and masking
     message = client.predict(session, 1, "👎 役に立たなかった", "出典の時点が古い", api_name="/chat_feedback")
     assert "1 番目の回答に 👎" in message
+    assert client.predict(session, api_name="/chat_history")[0]["feedback_value"][0] == "Dislike", "shown on resume"
     from assistant.dialogue.store import DialogueStore
 
     stored = DialogueStore(f"sqlite:///{running_app.home / 'assistant.db'}").feedback(session)
@@ -89,17 +94,55 @@ def test_chat_follow_up_history_and_feedback_are_stored(client: Client, running_
         client.predict(session, 99, "👍 役に立った", "", api_name="/chat_feedback")
 
 
-def test_chat_rejects_bad_input_in_japanese(client: Client) -> None:
-    with pytest.raises(AppError, match="質問が空です"):
-        client.predict("api-chat-3", "   ", [], api_name="/chat")
+def test_an_empty_question_changes_nothing_and_bad_input_is_refused_in_japanese(
+    client: Client, running_app: RunningApp
+) -> None:
+    from assistant.dialogue.store import DialogueStore
+
+    unchanged = client.predict("api-chat-3", "   ", [], api_name="/chat")
+    assert all(isinstance(output, dict) and output.get("__type__") == "update" for output in unchanged)
+    assert set().union(*(output.keys() for output in unchanged)) <= {"__type__", "props"}, "no output is replaced"
+    assert DialogueStore(f"sqlite:///{running_app.home / 'assistant.db'}").turns("chat", "api-chat-3") == []
     with pytest.raises(AppError, match="セッション ID"):
         client.predict("", QUESTION, [], api_name="/chat")
+    with pytest.raises(AppError, match="長すぎ|文字以内"):
+        client.predict("api-chat-3", "あ" * 100_000, [], api_name="/chat")
 
 
 def test_chat_new_session_clears_the_page(client: Client) -> None:
-    session, history, sources, _, turn, result, status = client.predict("old", api_name="/chat_new_session")
-    assert session.startswith("chat-") and history == [] and turn == 0 and result is None and status == ""
+    session, history, sources, _, conversations, result = client.predict(api_name="/chat_new_session")
+    assert session.startswith("chat-") and history == [] and result is None and conversations["value"] is None
     assert "質問すると" in sources
+
+
+def test_a_browser_lists_its_consultations_titled_by_the_first_question(client: Client) -> None:
+    browser = "api-browser-" + "x" * 16
+    session = f"api-list-{int(time.time())}"
+    *_, conversations, result = client.predict(session, "ひとり親家庭の医療費助成はどの事例ですか", [], browser,
+                                               api_name="/chat")
+    listed = dict((value, label) for label, value in conversations["choices"])
+    assert listed[session].startswith("ひとり親家庭の医療費助成はどの事例ですか")
+    assert conversations["value"] == session
+    *_, later, _ = client.predict(session, "届出はいつ出せますか", [], browser, api_name="/chat")
+    assert [value for _label, value in later["choices"]].count(session) == 1
+    other = client.predict("api-list-other", QUESTION, [], "api-browser-" + "y" * 16, api_name="/chat")[4]
+    assert session not in [value for _label, value in other["choices"]], "another browser does not see it"
+
+
+def test_a_marker_opens_that_answers_source(client: Client) -> None:
+    session = "api-chat-source"
+    first = client.predict(session, "子どもの医療費助成の準ずる法定事務は何ですか？", [], api_name="/chat")[-1]
+    second = client.predict(session, "市営住宅の管理事務はどの事例ですか", [], api_name="/chat")[-1]
+    number = first["citations"][0]["number"]
+    opened = client.predict(session, f"1:{number}", api_name="/chat_source")
+    assert "1 番目の回答の出典" in opened and 'class="citation active"' in opened
+    assert first["citations"][0]["title"] in opened.replace("&amp;", "&")
+    assert second["citations"][0]["source_id"] not in {c["source_id"] for c in first["citations"]}
+    assert f'data-source-id="{second["citations"][0]["source_id"]}"' not in opened, "the panel follows answer 1"
+    with pytest.raises(AppError, match="出典 \\[99\\]"):
+        client.predict(session, "1:99", api_name="/chat_source")
+    with pytest.raises(AppError, match="回答の番号:出典の番号"):
+        client.predict(session, "x", api_name="/chat_source")
 
 
 # -- 事前チェックリスト --------------------------------------------------------------------------
@@ -148,11 +191,12 @@ def test_checklist_runs_to_the_end_and_exports_the_sheet(client: Client) -> None
 
 def test_checklist_session_ids_cannot_leave_the_app_folder(client: Client, running_app: RunningApp) -> None:
     hostile = "../../../../../outside/x"
+    before = set(running_app.home.parent.glob("**/outside"))  # other tests of the session make such folders on purpose
     with pytest.raises(AppError, match="セッション ID"):
         client.predict(hostile, api_name="/checklist_start")
     with pytest.raises(AppError, match="セッション ID"):
         client.predict(hostile, "Markdown (.md)", api_name="/checklist_export")
-    assert not list(running_app.home.parent.glob("**/outside")), "nothing was written outside ASSISTANT_HOME"
+    assert set(running_app.home.parent.glob("**/outside")) == before, "nothing was written outside ASSISTANT_HOME"
     client.predict("api-check-export", api_name="/checklist_start")
     client.predict("api-check-export", "Markdown (.md)", api_name="/checklist_export")
     served = list((running_app.home / "exports" / "web").glob("事前相談シート-api-check-export-*.md"))
@@ -183,8 +227,11 @@ def test_checklist_new_session(client: Client) -> None:
 # -- 回答案作成 ---------------------------------------------------------------------------------
 def test_reply_draft_masks_personal_data_and_exports(client: Client) -> None:
     inquiry = "子ども医療費助成で住民税情報を照会したいのですが、どの事例に当たりますか。担当: 山田（電話 03-1234-5678）"
-    draft, sources, note, result = client.predict(inquiry, api_name="/reply_draft")
+    draft, question_map, letter, sources, note, result = client.predict(inquiry, api_name="/reply_draft")
     assert draft.strip() and result["citations"]
+    assert "回答案の段落" in question_map and "1." in question_map
+    assert letter.startswith("[1] ") and result["citations"][0]["label"] in letter
+    assert not any(mark in letter for mark in (".yaml", ".md", "qa-", "case-", "doc-"))
     assert "03-1234-5678" not in draft
     assert "電話番号" in note
     assert result["citations"][0]["title"] in sources.replace("&amp;", "&")
@@ -226,22 +273,32 @@ def test_admin_ingest_reports_each_file_and_rebuilds(client: Client, running_app
     good.write_text("# さくら町の独自給付\n\nさくらんぼ手当は、さくら町が独自に支給する手当です。\n", encoding="utf-8")
     broken = tmp_path / "壊れた資料.pdf"
     broken.write_bytes(b"%PDF-1.7 this is not really a pdf")
-    message, results, status, documents = client.predict(
-        [handle_file(str(good)), handle_file(str(broken))], "guidance", "2025-04-01", True, api_name="/admin_ingest"
+    message, results, status, documents, picker = client.predict(
+        [handle_file(str(good)), handle_file(str(broken))], "", "guidance", "2025-04-01", "public", "", "確認済み", True,
+        False, api_name="/admin_ingest",
     )
+    assert picker is None, "the picker is emptied after 登録"
     rows = {row[0]: row for row in results["data"]}
     assert rows[good.name][1] == "追加" and rows[good.name][2] >= 1
     assert rows[broken.name][1] == "エラー" and rows[broken.name][3]
-    assert "2 件のファイルを処理しました（エラー 1 件）" in message and "索引を再構築しました" in message
+    assert "2 件のファイルを処理しました（エラー 1 件）" in message and "索引を差分で更新しました" in message
     assert "最新" in status
     listed = [row[0] for row in documents["data"]]  # other tests of the session may have added documents too
     assert good.stem in listed and broken.stem not in listed
-    again = client.predict([handle_file(str(good))], "guidance", "2025-04-01", False, api_name="/admin_ingest")
-    assert again[1]["data"][0][1] == "変更なし"
-    bad_date = client.predict([handle_file(str(good))], "guidance", "令和7年", False, api_name="/admin_ingest")
-    assert bad_date[1]["data"][0][1] == "エラー" and "YYYY-MM-DD" in bad_date[1]["data"][0][3]
+    again = client.predict([handle_file(str(good))], "", "guidance", "2025/4/1", "public", "", "確認済み", False, False,
+                           api_name="/admin_ingest")
+    assert again[1]["data"][0][1] == "変更なし", "2025/4/1 is the same date as 2025-04-01"
+    japanese = client.predict([handle_file(str(good))], "", "guidance", "令和7年4月1日", "public", "", "確認済み", False,
+                              False, api_name="/admin_ingest")
+    assert japanese[1]["data"][0][1] == "変更なし", "令和7年4月1日 is 2025-04-01 too"
+    bad_date = client.predict([handle_file(str(good))], "", "guidance", "令和7年", "public", "", "確認済み", False, False,
+                              api_name="/admin_ingest")
+    assert bad_date[1]["data"][0][1] == "エラー" and "令和8年4月1日" in bad_date[1]["data"][0][3]
     with pytest.raises(AppError, match="ファイルを選んで"):
-        client.predict([], "guidance", "", False, api_name="/admin_ingest")
+        client.predict([], "", "guidance", "", "public", "", "確認済み", False, False, api_name="/admin_ingest")
+    with pytest.raises(AppError, match="タイトルは 1 つのファイル"):
+        client.predict([handle_file(str(good)), handle_file(str(broken))], "題", "guidance", "", "public", "", "確認済み",
+                       False, False, api_name="/admin_ingest")
 
 
 def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
@@ -251,7 +308,8 @@ def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
     paragraph = "さくら町の独自給付に関する規定の例文です。対象者、目的、給付の内容、照会する情報の種類を定めます。"
     big.write_text("\n\n".join(f"第{i}条 {paragraph * 3}" for i in range(6000)), encoding="utf-8")
     asker = Client(running_app.url, verbose=False)
-    ingest = client.submit([handle_file(str(big))], "other", "2025-04-01", True, api_name="/admin_ingest")
+    ingest = client.submit([handle_file(str(big))], "", "other", "2025-04-01", "public", "", "要確認", True, False,
+                           api_name="/admin_ingest")
     deadline = time.monotonic() + 60
     while ingest.status().code.name not in {"PROCESSING", "PROGRESS"} and time.monotonic() < deadline:
         assert not ingest.done(), "the ingest finished before the chat could be tried"
@@ -265,9 +323,9 @@ def test_a_long_ingest_shows_progress_and_does_not_hold_up_the_chat(
         for unit in ingest.status().progress_data or []:
             progress_notes.add(str(unit.desc))
         time.sleep(0.1)
-    message, results, status, _ = ingest.result(timeout=300)
+    message, results, status, _, _ = ingest.result(timeout=300)
     assert answer[5]["citations"] and results["data"][0][1] == "追加"
-    assert "索引を再構築しました" in message and "最新" in status
+    assert "索引を差分で更新しました" in message and "最新" in status
     assert chat_finished_first, f"the chat answer ({chat_seconds:.1f} s) waited for the ingest"
     assert any(note.startswith("索引:") for note in progress_notes), progress_notes
 

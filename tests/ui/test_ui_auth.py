@@ -25,6 +25,7 @@ USERS = {
     "victim": ("自治体職員", "victim-pass-1"),
 }
 QUESTION = "ひとり親家庭の医療費助成で地方税情報を照会できますか？"
+KAEDE_PASSWORD = "kaede-pass-1"
 
 
 def accounts_command(home: Path, *args: str, password: str = "") -> subprocess.CompletedProcess[str]:
@@ -47,6 +48,7 @@ def auth_app(tmp_path_factory: pytest.TempPathFactory, app_home: Path, running_a
     copy_index(app_home, home)
     for name, (role, password) in USERS.items():
         add_user(home, name, role, password)
+    accounts_command(home, "add", "kaede", "自治体職員", "--municipality", "かえで村", password=KAEDE_PASSWORD)
     app = start_app(home, tmp_path_factory.mktemp("ui-auth-logs") / "app.log", ASSISTANT_AUTH_ENABLED="true")
     yield app
     stop_app(app)
@@ -93,12 +95,28 @@ def test_administrator_uploads_documents(auth_app: RunningApp, tmp_path: Path) -
     assert "admin（管理者）" in client.predict(api_name="/session_start")[0]
     document = tmp_path / "管理者が登録した資料.txt"
     document.write_text("かえで手当は、かえで村が独自に支給する手当です。", encoding="utf-8")
-    message, results, status, documents = client.predict(
-        [handle_file(str(document))], "other", "", True, api_name="/admin_ingest"
+    message, results, status, documents, _ = client.predict(
+        [handle_file(str(document))], "", "other", "", "municipality", "かえで村", "要確認", True, False,
+        api_name="/admin_ingest",
     )
     assert results["data"][0][1] == "追加" and "要確認" in results["data"][0][3]
-    assert "索引を再構築しました" in message and "最新" in status
+    assert "索引を差分で更新しました" in message and "最新" in status
     assert document.stem in [row[0] for row in documents["data"]]
+
+
+def test_a_municipalitys_own_document_answers_only_its_own_officers(auth_app: RunningApp) -> None:
+    """Runs after the administrator registered かえで村's document as 団体の資料 of かえで村."""
+    question = "かえで手当について教えてください。かえで村が独自に支給する手当ですか？"
+
+    def cited(client: Client, session: str) -> set[str]:
+        result = client.predict(session, question, [], api_name="/chat")[-1]
+        return {c["source_id"] for c in result["citations"] if c["source_id"].startswith("doc-")}
+
+    own = Client(auth_app.url, auth=("kaede", KAEDE_PASSWORD), verbose=False)
+    assert "kaede（自治体職員、かえで村）" in own.predict(api_name="/session_start")[0]
+    assert cited(own, "auth-scope-own"), "かえで村's officer is answered from かえで村's document"
+    assert not cited(login(auth_app, "tanaka"), "auth-scope-other"), "another officer is not"
+    assert cited(login(auth_app, "desk"), "auth-scope-desk"), "the help desk sees every municipality's material"
 
 
 @pytest.mark.browser
@@ -140,7 +158,7 @@ def test_a_consultation_belongs_to_the_user_who_started_it(auth_app: RunningApp)
             with pytest.raises(AppError, match="別の利用者の相談です"):
                 other.predict(*args, api_name=endpoint)
     history = staff.predict(chat, api_name="/chat_history")
-    assert len(history[0]) == 2 and history[3] == 1, "the refused requests left nothing in the owner's session"
+    assert len(history[0]["value"]) == 2 and history[3]["turn"] == 1, "the refused requests left nothing in the owner's session"
     sheet = "auth-own-check"
     staff.predict(sheet, api_name="/checklist_start")
     staff.predict(sheet, "子ども医療費助成事務", api_name="/checklist_answer")

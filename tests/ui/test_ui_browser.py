@@ -64,8 +64,7 @@ def test_chat_answer_shows_citations_and_takes_feedback(page, running_app, artif
     assert "出典" in bot.inner_text()
     page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
 
-    page.locator("#chatbot button[aria-label='いいね']").last.click()  # Gradio's own thumbs-up, in Japanese
-    page.locator("#chat-feedback").click()
+    page.locator("#chatbot button[aria-label='役に立った']").last.click()  # the thumbs-up on the message, in Japanese
     page.wait_for_selector("#chat-feedback-status :text('1 番目の回答に 👍 を記録しました')")
     suggestions = page.locator("#chat-suggestions button")
     if suggestions.count():
@@ -156,16 +155,33 @@ def step_for_question(text: str) -> str:
     return STEP_BY_LABEL.get(match.group(1), "") if match else ""
 
 
-def test_reply_draft_is_editable_with_citations(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
+REPLY_INQUIRY = """件名: 子ども医療費助成の情報連携について
+〇〇市こども課です。子ども医療費助成について、次の2点を教えてください。
+1. 住民税の情報を照会するには、どの事例に当たりますか。
+2. 届出はいつ提出できますか。
+連絡先 090-1234-5678"""
+
+
+def test_reply_draft_maps_questions_to_paragraphs_and_cites_sources_as_a_letter(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
     open_app(page, running_app.url)
     open_tab(page, "回答案作成")
-    page.fill("#reply-inquiry textarea", "ひとり親家庭の医療費助成で地方税情報を照会できますか。連絡先 090-1234-5678")
+    page.fill("#reply-inquiry textarea", REPLY_INQUIRY)
     page.click("#reply-draft-button")
     draft = page.locator("#reply-draft textarea")
     page.wait_for_function("document.querySelector('#reply-draft textarea')?.value?.length > 20")
     assert "090-1234-5678" not in draft.input_value()
-    page.wait_for_selector("#reply-sources .citation")
     assert "電話番号" in page.inner_text("#reply-masked")
+    rows = page.locator("#reply-map tr.q-row")
+    rows.first.wait_for()
+    assert rows.count() == 2
+    first, second = (rows.nth(i).inner_text() for i in range(2))
+    assert "住民税の情報を照会" in first and "1." in first and "届出はいつ提出" in second and "2." in second
+    for number in ("1. ", "2. "):
+        assert number in draft.input_value(), "each listed paragraph is in the draft"
+    letter = page.locator("#reply-letter-sources textarea").input_value()
+    assert letter.startswith("[1] ") and "時点" in letter
+    assert not re.search(r"\.(ya?ml|md|json)|\b(qa|case|doc|notice)-", letter), "no file names or ids in a letter"
+    page.locator("#reply-draft button[aria-label], #reply-draft button[title]").first.wait_for()
     draft.fill(draft.input_value() + "\n（確認のうえ送付）")
     page.click("#reply-export")
     link = page.locator("#reply-file a[download$='.txt']").first
@@ -190,25 +206,58 @@ def test_cases_table_search_and_detail(page, running_app, artifacts: Path) -> No
     detail = page.inner_text("#cases-detail")
     for part in ("子どもの医療費助成", "児童福祉法", "別名・通称", "事務の例", "出典"):
         assert part in detail
+    assert "転載サイトの写し" in detail, "the copies of the commission's papers on reposting sites are labelled"
     page.screenshot(path=str(artifacts / "cases.png"), full_page=True)
     assert_offline_and_japanese(page, running_app)
 
 
-def test_administrator_uploads_a_document(page, running_app, artifacts: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    document = tmp_path / "ブラウザから登録した手引.md"
-    document.write_text("# ブラウザ登録の手引\n\nもみじ手当は、もみじ市が独自に支給する手当です。\n", encoding="utf-8")
+def test_case_34_shows_an_unknown_statutory_affair_as_unknown(page, running_app, artifacts: Path) -> None:  # noqa: ANN001
+    open_app(page, running_app.url)
+    open_tab(page, "事例一覧")
+    page.fill("#cases-query input, #cases-query textarea", "妊産婦")
+    table = page.locator("#cases-table")
+    table.get_by_text("子どもの医療費助成に関する事務", exact=False).first.wait_for(state="detached")
+    name = table.get_by_text("妊産婦の医療費助成", exact=False).locator("visible=true").first
+    name.wait_for()
+    assert "不明（要確認）" in table.inner_text() and "（なし）" not in table.inner_text()
+    name.click()
+    page.wait_for_selector("#cases-detail :text('妊産婦の医療費助成')")
+    detail = page.inner_text("#cases-detail")
+    assert "不明（要確認）" in detail and "（なし）" not in detail
+    page.screenshot(path=str(artifacts / "cases-34.png"), full_page=True)
+
+
+def test_administrator_uploads_a_municipal_document_and_removes_it(page, running_app, artifacts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    document = tmp_path / "ブラウザから登録した要綱.md"
+    document.write_text("# もみじ市の要綱\n\nもみじ手当は、もみじ市が独自に支給する手当です。\n", encoding="utf-8")
     open_app(page, running_app.url)
     open_tab(page, "資料管理")
     page.wait_for_selector("#admin-status :text('索引の状態')")
+    assert page.locator("#admin-confidence input[value='確認済み']").is_checked(), "official material: 確認済み"
+    page.locator("#admin-scope label", has_text="団体の資料").click()
+    page.wait_for_function("document.querySelector(\"#admin-confidence input[value='要確認']\")?.checked")
     page.locator("#admin-files input[type='file']").set_input_files(str(document))
     # Under a loaded CI machine the upload preview can take a while to render.
     page.wait_for_selector(f"#admin-files :text('{document.name}')", timeout=90_000)
-    page.fill("#admin-as-of input, #admin-as-of textarea", "2025-04-01")
+    page.fill("#admin-title input, #admin-title textarea", "もみじ市 独自給付要綱 ブラウザ登録")
+    page.fill("#admin-municipality input, #admin-municipality textarea", "もみじ市")
+    page.fill("#admin-as-of input, #admin-as-of textarea", "令和7年4月1日")
     page.click("#admin-ingest")
-    page.wait_for_selector("#admin-message :text('索引を再構築しました')", timeout=120_000)
+    page.wait_for_selector("#admin-message :text('索引を差分で更新しました')", timeout=180_000)
     results = page.inner_text("#admin-results")
-    assert document.name in results and "追加" in results
-    assert "最新" in page.inner_text("#admin-status")
-    assert document.stem in page.inner_text("#admin-documents")
+    assert document.name in results and "追加" in results and "もみじ市の利用者" in results
+    page.wait_for_function(f"!document.querySelector('#admin-files')?.innerText.includes({document.name!r})")
+    documents = page.inner_text("#admin-documents")
+    assert "もみじ市 独自給付要綱 ブラウザ登録" in documents and "団体の資料（もみじ市）" in documents
+    assert "2025-04-01" in documents and "要確認" in documents
     page.screenshot(path=str(artifacts / "admin.png"), full_page=True)
+    page.click("#admin-ingest")  # the same 登録 again: the picker is empty, nothing is processed twice
+    page.wait_for_selector(".toast-body :text('登録するファイルを選んでください')")
+    assert page.inner_text("#admin-results").count(document.name) == 1
+    page.locator("#admin-remove").click()
+    entry = page.locator(".admin-document", has_text="もみじ市 独自給付要綱 ブラウザ登録")
+    entry.get_by_role("button", name="削除").click()
+    page.wait_for_selector("#admin-message :text('文書を削除しました')", timeout=180_000)
+    page.wait_for_function("!document.querySelector('#admin-documents')?.innerText.includes('もみじ市 独自給付要綱')")
+    page.screenshot(path=str(artifacts / "admin-removed.png"), full_page=True)
     assert_offline_and_japanese(page, running_app)

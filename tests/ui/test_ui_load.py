@@ -23,7 +23,7 @@ def load_module():  # noqa: ANN201
 
 def test_twenty_users_chatting_and_two_running_checklists(running_app: RunningApp, artifacts: Path) -> None:
     summary = load_module().run_load(
-        running_app.url, running_app.home, chat_users=20, checklist_users=2, turns=2, seconds=30, seed=7
+        running_app.url, f"sqlite:///{running_app.home / 'assistant.db'}", chat_users=20, checklist_users=2, turns=2, seconds=30, seed=7
     )
     (artifacts / "load-short.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     assert summary["chat_turns_acknowledged"] > 0 and summary["checklist_answers_acknowledged"] > 0

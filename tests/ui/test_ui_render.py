@@ -140,3 +140,67 @@ def test_document_text_in_a_markdown_answer_stays_text() -> None:
         assert text in visible, f"{text!r} is shown as written"
     for bare in ("https://example.invalid/e", "www.example.invalid", "someone@example.invalid"):
         assert bare not in markdown_text(bare), "GFM would turn it into a link"
+
+
+def test_an_unknown_statutory_affair_is_shown_as_unknown_not_none() -> None:
+    unknown = CASE | {"case": 34, "analogous_statutory_affair": None, "analogous_statutory_confidence": UNCONFIRMED}
+    none = CASE | {"case": 35, "analogous_statutory_affair": None, "analogous_statutory_confidence": CONFIRMED}
+    rows = {r[0]: r[3] for r in case_rows([CASE, unknown, none])}
+    assert rows == {1: CASE["analogous_statutory_affair"], 34: "不明（要確認）", 35: "（なし）"}
+    detail = case_detail_markdown(unknown, {})
+    assert "#### 準ずる法定事務\n不明（要確認）\n" in detail and "（なし）" not in detail
+
+
+def test_links_to_copies_are_labelled_in_the_case_detail_and_the_sources_panel() -> None:
+    titles = {"S1": {"title": "写しの資料", "as_of": "2017-01-01", "url": "https://expydoc.com/doc/1",
+                     "link_label": "転載サイトの写し（原典のページではありません）"}}
+    assert "<https://expydoc.com/doc/1>　［転載サイトの写し（原典のページではありません）］" in case_detail_markdown(CASE, titles)
+    citation = {"source_id": "case-1", "title": "事例", "quote": "助成", "confidence": CONFIRMED, "number": 1}
+    source = {"text": "医療費を助成する。", "sources": [{"title": "写しの資料", "url": "https://x.cache.yimg.jp/a",
+                                                    "link_label": "キャッシュ（検索サービスが保存した写し）"}]}
+    assert "［キャッシュ（検索サービスが保存した写し）］" in citations_html([citation], lambda _sid: source)
+
+
+def test_answer_markers_become_links_to_that_answers_sources() -> None:
+    from assistant.ui.render import answer_markdown
+
+    text = "変更の届出です。 [1][2]\n\n**出典**\n[1] 手引（2024-05-27時点）\n[2] Q&A（2024-05-27時点）"
+    shown = answer_markdown(text, 3)
+    assert "[[1]](#cite-3-1)[[2]](#cite-3-2)" in shown and "[[2]](#cite-3-2) Q&amp;A" in shown
+    html = MarkdownIt().render(shown)
+    assert '<a href="#cite-3-1">[1]</a>' in html and "http" not in html
+    assert answer_markdown(text) == markdown_text(text), "without a turn the markers stay text"
+    hostile = answer_markdown("詳しくは[ここ](http://example.invalid/x) [1]", 2)
+    assert "example.invalid" not in "".join(re.findall(r'href="([^"]*)"', MarkdownIt().render(hostile)))
+
+
+def test_the_question_map_marks_questions_left_unanswered() -> None:
+    from assistant.ui.render import letter_sources, question_map_html
+
+    html = question_map_html([
+        {"question": "何の届出が必要ですか", "paragraph": 1, "coverage": "answered"},
+        {"question": "いつ出せますか", "paragraph": 2, "coverage": "unanswered"},
+        {"question": "費用は", "paragraph": 3, "coverage": "asks_back"},
+    ])
+    assert html.count('class="q-row"') == 1 and 'class="q-row unanswered"' in html and 'class="q-row partial"' in html
+    assert "回答が記載されていない質問が 2 件" in html and "未回答" in html
+    everything = question_map_html([{"question": "何の届出", "paragraph": 1, "coverage": "answered"}])
+    assert "すべての質問（1 件）に回答した段落があります" in everything
+    letter = letter_sources([
+        {"number": 1, "label": "手引・届出の種類", "as_of": "2024-05-27", "source_id": "guidance-x"},
+        {"number": 1, "label": "手引・届出の種類", "as_of": "2024-05-27", "source_id": "guidance-y"},
+        {"number": 2, "label": "Q&A 問3", "as_of": "2024-05-27", "source_id": "qa-3"},
+    ])
+    assert letter == "[1] 手引・届出の種類（2024-05-27時点）\n[2] Q&A 問3（2024-05-27時点）"
+
+
+def test_gradio_words_are_japanese_for_every_browser_language() -> None:
+    from assistant.ui.locale import GRADIO_LOCALES, JAPANESE, japanese_everywhere
+
+    translations = japanese_everywhere().translations_dict
+    assert set(translations) == set(GRADIO_LOCALES) and {"en", "ja", "zh-CN"} <= set(translations)
+    for words in translations.values():
+        assert words == JAPANESE
+    assert not any(re.fullmatch(r"[A-Za-z .,'!?\-]+", text) for text in JAPANESE.values())
+    for key in ("chatbot.copy_message", "chatbot.like", "chatbot.clear", "common.error", "errors.use_via_api"):
+        assert key in JAPANESE

@@ -88,18 +88,56 @@ def test_compiled_weights_give_the_classifiers_own_margins(small_corpus: Path) -
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    from assistant.understand import model as reader_model
+    from assistant.understand import fitting
 
     labels = load_labels(small_corpus)
     utterances = load_utterances(small_corpus, labels)
-    trained = reader_model.train(utterances, labels)
+    trained = fitting.train(utterances, labels)
     texts = ["就学援助はどの事例ですか", "はい", "号がずれたので何の届出ですか"]
     matrix = trained.features(texts)
     targets = MultiLabelBinarizer(classes=list(labels.intents)).fit_transform([u.intents for u in utterances])
-    full = sparse.hstack([v.transform([u.text for u in utterances]) for v in trained.vectorizers], format="csr")
-    reference = OneVsRestClassifier(reader_model._linear()).fit(full, targets)
+    full = trained.features([u.text for u in utterances])
+    reference = OneVsRestClassifier(fitting.linear()).fit(full, targets)
     expected = 1 / (1 + np.exp(-reference.decision_function(matrix)))
     scores = trained.intents.scores(matrix)
     seen = targets.any(axis=0)  # labels the small corpus has examples of
     assert np.allclose(scores[:, seen], expected[:, seen], atol=1e-5)
     assert (scores[:, ~seen] < 0.01).all()  # a label never seen in training is never chosen
+
+
+def test_answer_time_features_equal_the_fitted_vectorizers(small_corpus: Path) -> None:
+    """The features answering computes without scikit-learn are the fitted TF-IDF vectorizers' own."""
+    import numpy as np
+    from scipy import sparse
+
+    from assistant.understand import fitting
+    from assistant.understand.features import TextFeatures
+
+    texts = [u.text for u in load_utterances(small_corpus, load_labels(small_corpus))]
+    unseen = ["就学援助  はどの事例ですか？", "ＡＢＣ町の照会項目を足したい", "", "　", "はい、はい、はい"]
+    for vectorizer in fitting.vectorizers():
+        vectorizer.fit(texts)
+        features = TextFeatures.from_vectorizer(vectorizer)
+        expected, got = vectorizer.transform(texts + unseen), features.transform(texts + unseen)
+        assert got.shape == expected.shape and got.nnz == expected.nnz
+        assert np.allclose(got.toarray(), expected.toarray(), atol=1e-6)
+        assert sparse.isspmatrix_csr(got)
+
+
+def test_answering_does_not_import_scikit_learn(small_corpus: Path, tmp_path: Path) -> None:
+    """Loading a cached model and predicting needs numpy and scipy only (scikit-learn costs seconds at start)."""
+    import subprocess
+    import sys
+
+    build_model(small_corpus, tmp_path / "cache")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from assistant.understand.training import build_model\n"
+        f"model = build_model(Path({str(small_corpus)!r}), Path({str(tmp_path / 'cache')!r}))\n"
+        "print(model.predict('就学援助はどの事例ですか').intents[0][0])\n"
+        "print(any(name == 'sklearn' or name.startswith('sklearn.') for name in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
+    intent, imported = out.stdout.split()
+    assert intent == "case_fit" and imported == "False"

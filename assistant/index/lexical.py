@@ -1,0 +1,137 @@
+"""The lexical (BM25) part of the index, which can take and drop documents without a rebuild.
+
+bm25s precomputes one score per (chunk, term) from the corpus-wide statistics, so adding one
+document means indexing everything again. Here the index keeps raw term counts (a sparse
+chunk × term matrix) and computes the same Lucene-variant BM25 as bm25s at query time, from the
+document frequencies and lengths of the chunks it holds: appending rows or dropping them is an
+array operation, and the scores equal a fresh bm25s index of the same token lists
+(tests/index/test_lexical.py compares them).
+
+Saved as `vocab.index.json` (term → column) and `counts.npz` (CSR arrays) in one folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+VOCAB_FILE = "vocab.index.json"
+COUNTS_FILE = "counts.npz"
+EMPTY_TOKEN = "[空]"  # a chunk without content words still needs one term
+K1 = 1.5
+B = 0.75
+
+
+class LexicalIndex:
+    """Term counts of the indexed chunks, row i = chunk i; BM25 scores computed per query."""
+
+    def __init__(self, vocab: dict[str, int], indptr: np.ndarray, indices: np.ndarray, counts: np.ndarray) -> None:
+        self.vocab_dict = vocab
+        self.indptr = indptr.astype(np.int64, copy=False)
+        self.indices = indices.astype(np.int32, copy=False)
+        self.counts = counts.astype(np.float32, copy=False)
+        self._prepare()
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def empty(cls) -> "LexicalIndex":
+        return cls({}, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+
+    @classmethod
+    def from_tokens(cls, token_lists: Iterable[Sequence[str]]) -> "LexicalIndex":
+        index = cls.empty()
+        return index.appended(list(token_lists))
+
+    def appended(self, token_lists: Sequence[Sequence[str]]) -> "LexicalIndex":
+        """A new index with these chunks added after the existing rows (new terms get new columns)."""
+        vocab = dict(self.vocab_dict)
+        lengths, indices, counts = [], [], []
+        for tokens in token_lists:
+            bag = Counter(tokens or [EMPTY_TOKEN])
+            columns = [vocab.setdefault(term, len(vocab)) for term in bag]
+            order = np.argsort(columns)
+            indices.append(np.asarray(columns, dtype=np.int32)[order])
+            counts.append(np.fromiter(bag.values(), dtype=np.float32, count=len(bag))[order])
+            lengths.append(len(bag))
+        added_ptr = np.cumsum([0, *lengths], dtype=np.int64) + self.indptr[-1]
+        return LexicalIndex(
+            vocab,
+            np.concatenate([self.indptr, added_ptr[1:]]),
+            np.concatenate([self.indices, *indices]) if indices else self.indices,
+            np.concatenate([self.counts, *counts]) if counts else self.counts,
+        )
+
+    def without(self, rows: Iterable[int]) -> "LexicalIndex":
+        """A new index without these rows (the others keep their order). Unused terms stay in the vocabulary."""
+        drop = np.zeros(self.rows, dtype=bool)
+        drop[list(rows)] = True
+        if not drop.any():
+            return self
+        lengths = np.diff(self.indptr)
+        keep_entries = np.repeat(~drop, lengths)
+        kept_lengths = lengths[~drop]
+        return LexicalIndex(
+            self.vocab_dict,
+            np.concatenate([[0], np.cumsum(kept_lengths)]).astype(np.int64),
+            self.indices[keep_entries],
+            self.counts[keep_entries],
+        )
+
+    # -- scoring --------------------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        return len(self.indptr) - 1
+
+    def _prepare(self) -> None:
+        """Column view and corpus statistics for scoring."""
+        rows = self.rows
+        n_terms = len(self.vocab_dict)
+        row_of_entry = np.repeat(np.arange(rows, dtype=np.int32), np.diff(self.indptr))
+        lengths = np.bincount(row_of_entry, weights=self.counts, minlength=rows).astype(np.float32)
+        average = float(lengths.mean()) if rows else 1.0
+        self._norm = (K1 * ((1 - B) + B * lengths / (average or 1.0))).astype(np.float32)
+        order = np.argsort(self.indices, kind="stable")
+        self._col_rows = row_of_entry[order]
+        self._col_counts = self.counts[order]
+        self._col_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=n_terms))]).astype(np.int64)
+        df = np.diff(self._col_ptr).astype(np.float64)
+        with np.errstate(divide="ignore"):
+            self._idf = np.where(df > 0, np.log(1 + (rows - df + 0.5) / (df + 0.5)), 0.0).astype(np.float32)
+
+    def get_scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query tokens (each occurrence counts, as in bm25s)."""
+        scores = np.zeros(self.rows, dtype=np.float32)
+        for token in tokens:
+            column = self.vocab_dict.get(token)
+            if column is None:
+                continue
+            start, end = self._col_ptr[column], self._col_ptr[column + 1]
+            if start == end:
+                continue
+            rows = self._col_rows[start:end]
+            tf = self._col_counts[start:end]
+            scores[rows] += self._idf[column] * tf / (tf + self._norm[rows])
+        return scores
+
+    # -- files ----------------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / VOCAB_FILE).write_text(json.dumps(self.vocab_dict, ensure_ascii=False), encoding="utf-8")
+        with (folder / COUNTS_FILE).open("wb") as handle:
+            np.savez(handle, indptr=self.indptr, indices=self.indices, counts=self.counts)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
+        if not isinstance(vocab, dict):
+            raise ValueError(f"{VOCAB_FILE} is not an object")
+        with np.load(folder / COUNTS_FILE) as data:
+            index = cls(vocab, data["indptr"], data["indices"], data["counts"])
+        if index.indices.size and int(index.indices.max()) >= len(vocab):
+            raise ValueError("term columns exceed the vocabulary")
+        return index
+

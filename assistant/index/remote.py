@@ -1,0 +1,328 @@
+"""The index on servers: vectors in a Chroma server, chunks and BM25 tokens in the database.
+
+Workers with different ASSISTANT_HOME folders share one published index. The row `index_state`
+('current') names the published build, its Chroma collection and a version number that grows with
+every change; workers compare that number (one small query, at most once a second) and reload when
+it changed. A worker builds the BM25 part in memory from the stored token lists.
+
+A full build writes a new collection and new chunk rows under a new build id, then publishes them
+in one transaction: until then every worker answers from the previous build, which is kept one
+generation as the fallback. An incremental update changes the current build's rows in one
+transaction and its collection in place; a worker that has not reloaded yet ignores dense hits it
+does not know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, insert, select, update
+
+from assistant.chunk import Chunk
+from assistant.index.analysis import analyse_chunks
+from assistant.index.embeddings import get_embedder
+from assistant.index.lexical import LexicalIndex
+
+metadata = MetaData()
+
+index_state = Table(
+    "index_state",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("build_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("collection", String(128), nullable=False),
+    Column("previous_build_id", String(64), nullable=True),
+    Column("manifest", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+index_chunks = Table(
+    "index_chunks",
+    metadata,
+    Column("build_id", String(64), primary_key=True),
+    Column("source_id", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("doc_id", String(32), nullable=True, index=True),
+    Column("chunk", Text, nullable=False),
+    Column("tokens", Text, nullable=False),
+)
+
+CURRENT = "current"
+STAMP_SECONDS = 1.0  # how often a worker asks whether a new version was published
+INSERT_BATCH = 2000
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+_stamps: dict[str, tuple[float, Any]] = {}
+
+
+def chroma_server(url: str):  # noqa: ANN201 - chromadb.ClientAPI
+    """One HttpClient per server URL and process (telemetry off)."""
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            parts = urlsplit(url)
+            client = chromadb.HttpClient(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or (443 if parts.scheme == "https" else 8000),
+                ssl=parts.scheme == "https",
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
+            _clients[url] = client
+        return client
+
+
+def _engine(settings: Any):  # noqa: ANN202
+    from assistant.dialogue.store import get_engine
+
+    return get_engine(settings.database_url)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _state(settings: Any) -> Any:
+    with _engine(settings).connect() as connection:
+        return connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()
+
+
+def remote_stamp(settings: Any) -> Any:
+    """(build id, version) of the published index, asked at most once a second per process."""
+    cached = _stamps.get(settings.database_url)
+    now = time.monotonic()
+    if cached and now - cached[0] < STAMP_SECONDS:
+        return cached[1]
+    try:
+        row = _state(settings)
+    except Exception:  # noqa: BLE001 - the database is away: keep serving what is loaded
+        return cached[1] if cached else None
+    stamp = (row.build_id, row.version) if row else None
+    _stamps[settings.database_url] = (now, stamp)
+    return stamp
+
+
+def label(build_id: str, version: int) -> str:
+    return f"{build_id}@{version}"
+
+
+def remote_build_id(settings: Any) -> str | None:
+    row = _state(settings)
+    return label(row.build_id, row.version) if row else None
+
+
+def _forget_stamp(settings: Any) -> None:
+    _stamps.pop(settings.database_url, None)
+
+
+# -- writing --------------------------------------------------------------------------------------
+def _rows(build_id: str, chunks: list[Chunk], tokens: list[list[str]], first_position: int) -> list[dict[str, Any]]:
+    return [
+        {"build_id": build_id, "source_id": c.source_id, "position": first_position + i, "doc_id": c.meta.get("doc_id"),
+         "chunk": json.dumps(c.to_dict(), ensure_ascii=False), "tokens": json.dumps(t, ensure_ascii=False)}
+        for i, (c, t) in enumerate(zip(chunks, tokens))
+    ]
+
+
+def _insert(connection: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), INSERT_BATCH):
+        connection.execute(insert(index_chunks), rows[start : start + INSERT_BATCH])
+
+
+def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], None] | None = None) -> Any:
+    from assistant.index.locks import index_lock
+    from assistant.index.store import BuildReport, add_vectors, all_chunks, build_manifest, document_store
+
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with index_lock(settings):
+        store = document_store(settings)
+        chunks = all_chunks(knowledge, store)
+        build_id = f"build-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        say(f"{len(chunks)} チャンクを解析しています（形態素解析と埋め込みベクトル）")
+        t0 = time.perf_counter()
+        embedder = get_embedder(settings)
+        analysed = analyse_chunks(chunks, settings)
+        timings["analyse_seconds"] = time.perf_counter() - t0
+        say("ベクトルを Chroma サーバーに保存しています")
+        t0 = time.perf_counter()
+        client = chroma_server(settings.chroma_url)
+        collection_name = f"chunks-{build_id}"
+        collection = client.create_collection(collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        try:
+            add_vectors(collection, chunks, analysed.vectors)
+            timings["chroma_seconds"] = time.perf_counter() - t0
+            say("チャンクをデータベースに保存しています")
+            t0 = time.perf_counter()
+            manifest = build_manifest(build_id, knowledge, store, embedder, chunks) | {"collection": collection_name}
+            with _engine(settings).connect().execution_options(write=True) as connection, connection.begin():
+                _insert(connection, _rows(build_id, chunks, analysed.tokens, 0))
+                old = connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()
+                values = dict(build_id=build_id, collection=collection_name, manifest=json.dumps(manifest, ensure_ascii=False),
+                              updated_at=_now(), previous_build_id=old.build_id if old else None)
+                if old:
+                    connection.execute(update(index_state).where(index_state.c.name == CURRENT)
+                                       .values(version=old.version + 1, **values))
+                else:
+                    connection.execute(insert(index_state).values(name=CURRENT, version=1, **values))
+            timings["database_seconds"] = time.perf_counter() - t0
+        except BaseException:
+            client.delete_collection(collection_name)
+            raise
+        _prune(settings, keep={build_id, old.build_id if old else ""})
+    _forget_stamp(settings)
+    return BuildReport(build_id=build_id, chunks=len(chunks), documents=manifest["documents"],
+                       seconds=time.perf_counter() - started, size_bytes=0, timings=timings)
+
+
+def _prune(settings: Any, keep: set[str]) -> None:
+    """Delete chunk rows and collections of builds older than the previous one."""
+    with _engine(settings).connect().execution_options(write=True) as connection, connection.begin():
+        connection.execute(delete(index_chunks).where(index_chunks.c.build_id.not_in(keep)))
+    client = chroma_server(settings.chroma_url)
+    for collection in client.list_collections():
+        name = getattr(collection, "name", collection)
+        if name.startswith("chunks-") and name.removeprefix("chunks-") not in keep:
+            client.delete_collection(name)
+
+
+def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared: Any = None,
+                  progress: Callable[[str], None] | None = None) -> Any:
+    from assistant.index.locks import index_lock
+    from assistant.index.store import BuildReport, add_vectors, changed_chunks, delete_vectors, document_store, document_texts
+
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    with index_lock(settings):
+        row = _state(settings)
+        manifest = json.loads(row.manifest) if row else {}
+        if not row or manifest.get("corpus_hash") != knowledge.content_hash or (
+            manifest.get("embedding_model") != get_embedder(settings).model_id
+        ):
+            say("差分で更新できる索引がないため、索引全体を作成します")
+            return None
+        store = document_store(settings)
+        new_chunks, analysed = changed_chunks(settings, store, doc_ids, prepared)
+        engine = _engine(settings)
+        with engine.connect() as connection:
+            removed = [r.source_id for r in connection.execute(
+                select(index_chunks.c.source_id).where(index_chunks.c.build_id == row.build_id,
+                                                       index_chunks.c.doc_id.in_(sorted(doc_ids))))]
+            last = connection.execute(select(func.max(index_chunks.c.position))
+                                      .where(index_chunks.c.build_id == row.build_id)).scalar() or 0
+        say(f"{len(doc_ids)} 件の文書の索引を更新しています（削除 {len(removed)}、追加 {len(new_chunks)} チャンク）")
+        collection = chroma_server(settings.chroma_url).get_collection(row.collection)
+        delete_vectors(collection, removed)
+        add_vectors(collection, new_chunks, analysed.vectors)
+        texts = {k: v for k, v in (manifest.get("document_texts") or {}).items() if k not in doc_ids}
+        texts.update(document_texts(new_chunks))
+        from assistant.index.store import documents_fingerprint
+
+        records = store.records()
+        with engine.connect().execution_options(write=True) as connection, connection.begin():
+            connection.execute(delete(index_chunks).where(index_chunks.c.build_id == row.build_id,
+                                                          index_chunks.c.source_id.in_(removed)))
+            _insert(connection, _rows(row.build_id, new_chunks, analysed.tokens, last + 1))
+            total = connection.execute(select(func.count()).select_from(index_chunks)
+                                       .where(index_chunks.c.build_id == row.build_id)).scalar()
+            manifest.update(chunks=total, documents=len(records), documents_fingerprint=documents_fingerprint(store),
+                            document_texts=dict(sorted(texts.items())),
+                            built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+            connection.execute(update(index_state).where(index_state.c.name == CURRENT).values(
+                version=row.version + 1, manifest=json.dumps(manifest, ensure_ascii=False), updated_at=_now()))
+    _forget_stamp(settings)
+    return BuildReport(build_id=label(row.build_id, row.version + 1), chunks=int(total), documents=len(records),
+                       seconds=time.perf_counter() - started, size_bytes=0, incremental=True,
+                       added_chunks=len(new_chunks), removed_chunks=len(removed))
+
+
+# -- reading --------------------------------------------------------------------------------------
+class RemoteSearchIndex:
+    """The published index as one worker serves it (the same attributes as `SearchIndex`)."""
+
+    def __init__(self, settings: Any) -> None:
+        from assistant.index.store import IndexError_
+
+        row = _state(settings)
+        if row is None:
+            raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
+        self.manifest: dict[str, Any] = json.loads(row.manifest)
+        self.embedder = get_embedder(settings)
+        if self.manifest.get("embedding_model") != self.embedder.model_id:
+            raise IndexError_("索引の埋め込みモデルが設定と異なります。`assistant index rebuild` を実行してください")
+        with _engine(settings).connect() as connection:
+            rows = connection.execute(
+                select(index_chunks.c.chunk, index_chunks.c.tokens)
+                .where(index_chunks.c.build_id == row.build_id).order_by(index_chunks.c.position)
+            ).all()
+        self.chunks = [Chunk.from_dict(json.loads(r.chunk)) for r in rows]
+        self.bm25 = LexicalIndex.from_tokens([json.loads(r.tokens) for r in rows])
+        self.collection = chroma_server(settings.chroma_url).get_collection(row.collection)
+        self.by_id = {c.source_id: c for c in self.chunks}
+        self.position = {c.source_id: i for i, c in enumerate(self.chunks)}
+        self._build_id = label(row.build_id, row.version)
+        self.folder = None
+        self.chroma_path = None
+        self.fallback_from: str | None = None
+        self.fallback_reason: str | None = None
+
+    @property
+    def build_id(self) -> str:
+        return self._build_id
+
+    def close(self) -> None:
+        """Nothing to release: the collection lives in the server."""
+
+
+def open_remote(settings: Any) -> RemoteSearchIndex:
+    return RemoteSearchIndex(settings)
+
+
+def chroma_answers(url: str) -> tuple[bool, str]:
+    try:
+        chroma_server(url).heartbeat()
+        return True, "応答あり"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+def remote_status(settings: Any, knowledge: Any) -> dict[str, Any]:
+    from assistant.index.store import document_store, documents_fingerprint
+
+    store = document_store(settings)
+    status: dict[str, Any] = {
+        "backend": "chroma-server",
+        "chroma_url": settings.chroma_url,
+        "documents_registered": len(store.records()),
+        "damaged_document_records": store.damaged_records(),
+    }
+    row = _state(settings)
+    if row is None:
+        status.update(state="missing", exists=False)
+        return status
+    manifest = json.loads(row.manifest)
+    stale = []
+    if manifest.get("corpus_hash") != knowledge.content_hash:
+        stale.append("corpus")
+    if manifest.get("documents_fingerprint") != documents_fingerprint(store):
+        stale.append("documents")
+    if manifest.get("embedding_model") != get_embedder(settings).model_id:
+        stale.append("embedding_model")
+    status.update(
+        exists=True, state="stale" if stale else "ready", stale_reasons=stale, build_id=label(row.build_id, row.version),
+        built_at=manifest.get("built_at"), chunks=manifest.get("chunks"), documents=manifest.get("documents"),
+        embedding_model=manifest.get("embedding_model"), kinds=manifest.get("kinds"), collection=row.collection,
+        fallback_build=row.previous_build_id, missing_files=[], damaged_files=[], unexpected_files=[],
+    )
+    return status

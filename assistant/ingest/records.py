@@ -1,0 +1,173 @@
+"""Where the records of ingested documents live: JSON files (default) or a database table.
+
+A record is the masked, chunked form of one document (assistant.ingest.docstore builds it). The
+file store keeps one `<doc_id>.json` per document under ASSISTANT_HOME/documents, each replaced
+atomically; the database store keeps one row per document in `ingested_documents`, so workers with
+different ASSISTANT_HOME folders share them. Both answer the same five questions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select, update
+
+metadata = MetaData()
+
+documents_table = Table(
+    "ingested_documents",
+    metadata,
+    Column("doc_id", String(32), primary_key=True),
+    Column("record", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file, fsync it and rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RecordStore(Protocol):
+    """The records of ingested documents, by document id."""
+
+    def all(self) -> list[dict[str, Any]]: ...
+
+    def damaged(self) -> list[str]: ...
+
+    def get(self, doc_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, record: dict[str, Any]) -> None: ...
+
+    def delete(self, doc_id: str) -> dict[str, Any] | None:
+        """Remove the record; returns what it held ({} when it could not be read), None when there was none."""
+        ...
+
+
+class FileRecords:
+    """One JSON file per document in `folder` (the embedded default)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, doc_id: str) -> Path:
+        return self.folder / f"{doc_id}.json"
+
+    def _read_all(self) -> list[tuple[Path, dict[str, Any] | None]]:
+        out: list[tuple[Path, dict[str, Any] | None]] = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                out.append((path, json.loads(path.read_text(encoding="utf-8"))))
+            except (json.JSONDecodeError, OSError):
+                out.append((path, None))
+        return out
+
+    def all(self) -> list[dict[str, Any]]:
+        return [record for _path, record in self._read_all() if record is not None]
+
+    def damaged(self) -> list[str]:
+        return [path.name for path, record in self._read_all() if record is None]
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        path = self._path(doc_id)
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def put(self, record: dict[str, Any]) -> None:
+        write_json_atomic(self._path(str(record["doc_id"])), record)
+
+    def delete(self, doc_id: str) -> dict[str, Any] | None:
+        path = self._path(doc_id)
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, OSError):
+            record = {}
+        path.unlink()
+        return record
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class DatabaseRecords:
+    """One row per document in the project's database (shared by every worker that uses it)."""
+
+    def __init__(self, url: str) -> None:
+        from assistant.dialogue.store import get_engine
+
+        self.url = url
+        self.engine = get_engine(url)
+
+    def _rows(self) -> list[tuple[str, str]]:
+        with self.engine.connect() as connection:
+            return [(r.doc_id, r.record) for r in connection.execute(select(documents_table).order_by(documents_table.c.doc_id))]
+
+    def all(self) -> list[dict[str, Any]]:
+        out = []
+        for _doc_id, text in self._rows():
+            try:
+                out.append(json.loads(text))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def damaged(self) -> list[str]:
+        bad = []
+        for doc_id, text in self._rows():
+            try:
+                json.loads(text)
+            except json.JSONDecodeError:
+                bad.append(doc_id)
+        return bad
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            text = connection.execute(select(documents_table.c.record).where(documents_table.c.doc_id == doc_id)).scalar()
+        return None if text is None else json.loads(text)
+
+    def put(self, record: dict[str, Any]) -> None:
+        doc_id, text = str(record["doc_id"]), json.dumps(record, ensure_ascii=False)
+        with self.engine.connect().execution_options(write=True) as connection, connection.begin():
+            changed = connection.execute(
+                update(documents_table).where(documents_table.c.doc_id == doc_id).values(record=text, updated_at=_now())
+            ).rowcount
+            if not changed:
+                connection.execute(insert(documents_table).values(doc_id=doc_id, record=text, updated_at=_now()))
+
+    def delete(self, doc_id: str) -> dict[str, Any] | None:
+        with self.engine.connect().execution_options(write=True) as connection, connection.begin():
+            text = connection.execute(select(documents_table.c.record).where(documents_table.c.doc_id == doc_id)).scalar()
+            if text is None:
+                return None
+            connection.execute(delete(documents_table).where(documents_table.c.doc_id == doc_id))
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return {}
+
+
+def record_store(settings: Any) -> RecordStore:
+    """The database store when a database is configured (`database_url`), else the files under ASSISTANT_HOME."""
+    if settings.database_url:
+        return DatabaseRecords(settings.database_url)
+    return FileRecords(settings.documents_dir)
