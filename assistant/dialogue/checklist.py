@@ -9,8 +9,10 @@ Items that earlier answers already decide are not asked (their `derive` rule), n
 type makes moot (`applies_to`); see `assistant.dialogue.checklist_rules`. The progress counts the
 questions that are asked.
 
-The person in charge and the contact are personal data: they are never stored. They are given when the
-sheet is written (`export(..., person=, contact=)`) and appear only in that file.
+Who writes the sheet is asked first: the municipality, the department, the person in charge and a contact.
+Personal data in them is masked before they are stored (`assistant.privacy`; the person's answer is read as
+the value of a person label, so a bare name is masked too). A sheet that should carry the name and contact
+in full gets them when it is written (`export(..., person=, contact=)`); they go into that file only.
 
 Every input is committed with the new state in one transaction before the next question is returned
 (nothing when a step fails), so a session resumes by id; concurrent inputs to one session never overwrite
@@ -60,7 +62,7 @@ FINISHED_QUESTION = (
 )
 START_MESSAGE = (
     "事前相談シートの作成を始めます。質問に一つずつお答えください（「スキップ」「戻る」「○○の回答を変更」も使えます）。"
-    "これまでの回答で決まる項目は質問を省きます。担当者名と連絡先は保存せず、シートを書き出すときにだけ記載します。"
+    "これまでの回答で決まる項目は質問を省きます。回答に含まれる氏名・電話番号・メールアドレスはマスクしてから保存します。"
 )
 MAX_ANSWER_CHARS = 2000
 MAX_NOTIFICATION_ATTEMPTS = 3
@@ -80,12 +82,17 @@ PHASE_NAMES = {
 ITEM_PHASES = ("preparation", "filing", "review", "requirement")
 
 PROFILE_WHY = (
-    "事前相談シートの記載事項です。団体名と担当部署は回答として保存します。"
-    "担当者名と連絡先は個人情報のため保存せず、シートを書き出すときにだけ記載します。"
+    "事前相談シートの記載事項です。回答に含まれる氏名・電話番号・メールアドレスは、マスクしてから保存します"
+    "（シートに実際の氏名や連絡先を載せるときは、書き出すときに入力してください。その値は保存しません）。"
 )
+PERSON_STEP = "profile-person"
+CONTACT_STEP = "profile-contact"
+PERSON_LABEL = "担当者"  # a person label of corpus/privacy.yaml: what follows it is masked as a name
 PROFILE_STEPS: list[tuple[str, str, str]] = [
     ("profile-municipality", "団体名", "はじめに、事前相談シートに記載する団体名を教えてください（例: 〇〇市）。"),
     ("profile-department", "担当部署", "担当部署の名称を教えてください（例: 〇〇市 こども家庭課）。"),
+    (PERSON_STEP, "担当者", "担当者のお名前を教えてください（氏名はマスクして保存します）。"),
+    (CONTACT_STEP, "連絡先", "連絡先を教えてください（例: 電話番号、メールアドレス。電話番号とメールアドレスはマスクして保存します）。"),
 ]
 NAME_STEP = "affair-name"
 # The affair questions are the conversation's own; why each matters is quoted from the corpus.
@@ -151,6 +158,13 @@ class _Turn:
 
 def _normalize_answer(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()[:MAX_ANSWER_CHARS]
+
+
+def mask_person(text: str) -> str:
+    """A person's name as it is stored: masked as the value of a person label (a bare name has no other cue)."""
+    masked, _ = mask_personal_data(f"{PERSON_LABEL}：{text}")
+    label, _, value = masked.partition(":")  # the masker folds the full-width colon (NFKC)
+    return value.strip() if label == PERSON_LABEL else masked
 
 
 def split_questions(text: str) -> list[str]:
@@ -473,11 +487,13 @@ class ChecklistService:
         """A free-text answer (who writes the sheet, the affair): a bare はい／いいえ is not one."""
         reading = self.assistant.read(answer)
         bare = reading.polarity is not None and not reading.affairs
-        if bare and (step.id == NAME_STEP or reading.polarity == "yes"):
+        if bare and (step.id in (NAME_STEP, PERSON_STEP) or reading.polarity == "yes"):
             return (
                 f"「{answer[:20]}」は「{step.label}」として記録できません。{step.question}"
                 "まだ決まっていない場合は「スキップ」と入力してください。"
             )
+        if step.id == PERSON_STEP:
+            answer = mask_person(answer)
         self._record(turn, step, answer, STATUS_CHECK if bare else STATUS_DONE)
         return f"「{step.label}」を記録しました。" + ("「要確認」として残します。" if bare else "")
 
@@ -793,8 +809,8 @@ class ChecklistService:
             citations=citations,
             municipality=given("profile-municipality"),
             department=given("profile-department"),
-            person=person,
-            contact=contact,
+            person=person or given(PERSON_STEP),
+            contact=contact or given(CONTACT_STEP),
             own_questions=split_questions(own) if own != "（なし）" else [],
             open_points=open_points,
             not_applicable=moot,

@@ -31,6 +31,7 @@ SHEET_TITLE = "事前相談シート（独自利用事務の情報連携）"
 SHEET_SUBJECT = "独自利用事務の情報連携に関する事前相談"
 SHEET_NOTE = "※ 【要確認】の事項は、出典で確認できていないか、回答が未確定のものです。最新の手引・通知または委員会事務局でご確認ください。"
 MAX_CONTACT_CHARS = 100
+MAX_PROPERTY_CHARS = 255
 A4_MM = (210, 297)
 MARGIN_MM = 18
 DOCX_FONT = "游ゴシック"  # a Japanese font found on the office PCs that open these files
@@ -63,7 +64,7 @@ class Sheet:
     citations: list[dict[str, Any]] = field(default_factory=list)
     municipality: str = ""
     department: str = ""
-    person: str = ""  # placed on the sheet when it is written; never stored
+    person: str = ""  # the stored (masked) answer, or the name given when the sheet is written
     contact: str = ""  # likewise
     own_questions: list[str] = field(default_factory=list)  # what the municipality asks the commission
     open_points: list[str] = field(default_factory=list)  # what the municipality still has to settle itself
@@ -221,15 +222,21 @@ def _new_document(title: str, author: str = "", subject: str = "") -> Any:
         section.top_margin = section.bottom_margin = Mm(MARGIN_MM)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     properties = document.core_properties
-    properties.title = clean_text(title)
-    properties.subject = clean_text(subject)
-    properties.author = clean_text(author)
-    properties.last_modified_by = clean_text(author)
+    properties.title = _property(title)
+    properties.subject = _property(subject)
+    properties.author = _property(author)
+    properties.last_modified_by = _property(author)
     properties.created = properties.modified = now
     properties.revision = 1
     properties.language = "ja-JP"
     properties.keywords = properties.comments = properties.category = ""
     return document
+
+
+def _property(text: str) -> str:
+    """A document property: OOXML core properties hold at most 255 characters."""
+    text = clean_text(text)
+    return text if len(text) <= MAX_PROPERTY_CHARS else text[: MAX_PROPERTY_CHARS - 1] + "…"
 
 
 def _docx_table(document: Any, table: Table) -> None:

@@ -1,8 +1,9 @@
 """The 事前相談シート as an A4 PDF (reportlab), with a Japanese TrueType font embedded.
 
-The font is the first of FONT_CANDIDATES found on the machine (Debian: fonts-ipafont-gothic or
-fonts-ipaexfont-gothic); reportlab embeds the glyphs the sheet uses. Without any of them the sheet falls
-back to the standard CID font HeiseiKakuGo-W5, which PDF readers supply themselves (it is not embedded).
+The font is the first of FONT_CANDIDATES found on the machine (Debian: fonts-ipafont-gothic, which
+scripts/install-browser.sh installs, or fonts-ipaexfont-gothic); reportlab embeds the glyphs the sheet uses.
+Without any of them no PDF is written (a PDF whose Japanese font is not embedded may not show the same on
+every reader): the error says which package to install. Nothing is fetched at run time.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus import Table as PdfTable
 from reportlab.platypus import TableStyle
 
 from assistant.dialogue.export import MARGIN_MM, Block, Bullets, Heading, Para, Table
-from assistant.validation import clean_text
+from assistant.validation import InputError, clean_text
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
@@ -35,21 +35,36 @@ FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/fonts-japanese-gothic.ttf"),
 )
 EMBEDDED_FONT = "SheetGothic"
-CID_FONT = "HeiseiKakuGo-W5"
+FONT_PACKAGE = "fonts-ipafont-gothic"
 HEADING_COLOUR = colors.HexColor("#1F2A44")
 RULE_COLOUR = colors.HexColor("#8A94A6")
 HEADER_FILL = colors.HexColor("#E8ECF2")
 
 
+class FontMissing(InputError):
+    """No Japanese TrueType font to embed is installed."""
+
+
+def font_path() -> Path | None:
+    return next((path for path in FONT_CANDIDATES if path.is_file()), None)
+
+
 @functools.cache
+def _register(path: Path) -> str:
+    pdfmetrics.registerFont(TTFont(EMBEDDED_FONT, str(path)))
+    return EMBEDDED_FONT
+
+
 def sheet_font() -> str:
-    """The registered font name: an embedded TrueType font when one is installed, else the CID font."""
-    for path in FONT_CANDIDATES:
-        if path.is_file():
-            pdfmetrics.registerFont(TTFont(EMBEDDED_FONT, str(path)))
-            return EMBEDDED_FONT
-    pdfmetrics.registerFont(UnicodeCIDFont(CID_FONT))
-    return CID_FONT
+    """The registered name of the Japanese font that is embedded in the PDF."""
+    path = font_path()
+    if path is None:
+        raise FontMissing(
+            "PDF に埋め込む日本語フォントが見つからないため、PDF を作成できません。"
+            f"Debian パッケージ {FONT_PACKAGE} を入れてください（scripts/install-browser.sh が入れます）。"
+            "Markdown または Word（DOCX）では書き出せます"
+        )
+    return _register(path)
 
 
 def _styles(font: str) -> dict[str, ParagraphStyle]:
@@ -78,6 +93,7 @@ def _table(block: Table, styles: dict[str, ParagraphStyle], width: float) -> Pdf
         rows.append(cells)
     table = PdfTable(rows, colWidths=widths, repeatRows=0 if block.form else 1)
     commands = [
+        ("FONTNAME", (0, 0), (-1, -1), styles["cell"].fontName),  # else the table sets Helvetica, not embedded
         ("GRID", (0, 0), (-1, -1), 0.5, RULE_COLOUR),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 2.5),

@@ -118,14 +118,6 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
         session = gr.Textbox(label="セッション ID（再開するときは以前の ID を入力）", scale=3, elem_id="checklist-session")
         start = gr.Button("開始／再開", variant="primary", scale=1, elem_id="checklist-start")
         fresh = gr.Button("新しいセッション", scale=1)
-    with gr.Row():
-        person = gr.Textbox(
-            label="担当者名（シートにだけ記載し、保存しません）", max_length=MAX_CONTACT_CHARS, scale=2, elem_id="checklist-person"
-        )
-        contact = gr.Textbox(
-            label="連絡先（電話・メール。シートにだけ記載し、保存しません）", max_length=MAX_CONTACT_CHARS, scale=3,
-            elem_id="checklist-contact",
-        )
     progress = gr.HTML(progress_html(0, 0), label="進み具合", elem_id="checklist-progress")
     question = gr.Markdown(NOT_STARTED, label="質問", show_label=False, elem_id="checklist-question")
     with gr.Row():
@@ -136,6 +128,19 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     why = gr.Markdown(label="理由と根拠", show_label=False, elem_id="checklist-why")
     with gr.Group(visible=False) as export_area:
         gr.Markdown("#### 事前相談シート（途中でも作成できます）")
+        gr.Markdown(
+            "担当者と連絡先は、回答（氏名・電話番号・メールアドレスはマスク済み）を記載します。"
+            "シートに実際の氏名や連絡先を載せるときは下に入力してください。入力した値はこのファイルにだけ記載し、保存しません。"
+        )
+        with gr.Row():
+            person = gr.Textbox(
+                label="シートに記載する担当者名（任意・保存しません）", max_length=MAX_CONTACT_CHARS, scale=2,
+                elem_id="checklist-person",
+            )
+            contact = gr.Textbox(
+                label="シートに記載する連絡先（任意・保存しません）", max_length=MAX_CONTACT_CHARS, scale=3,
+                elem_id="checklist-contact",
+            )
         with gr.Row():
             format_choice = gr.Radio(list(EXPORT_FORMATS), value="Markdown (.md)", label="形式", scale=2)
             export = gr.Button("事前相談シートを作成", scale=1, elem_id="checklist-export")

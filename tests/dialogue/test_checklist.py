@@ -16,7 +16,8 @@ from assistant.dialogue.checklist import ChecklistService
 from assistant.service import InputError
 
 TODAY = dt.date(2025, 6, 2)  # the service's clock in these tests: start dates below lie in its future
-PROFILE = ["〇〇市", "こども家庭課"]
+PROFILE = ["〇〇市", "こども家庭課", "山田 太郎", "03-5511-7729 yamada@example.lg.jp"]
+STORED_PROFILE = ["〇〇市", "こども家庭課", "[氏名マスク済]", "[電話番号マスク済] [メールアドレスマスク済]"]
 AFFAIR = [
     "子ども医療費助成事務",
     "〇〇市子ども医療費助成条例",
@@ -34,7 +35,7 @@ def service(db_assistant) -> ChecklistService:  # noqa: ANN001
 
 
 def _start(service: ChecklistService, session: str) -> dict:
-    """Start a checklist and answer who writes the sheet (municipality, department)."""
+    """Start a checklist and answer who writes the sheet (municipality, department, person, contact)."""
     result = service.step(session, None)
     for answer in PROFILE:
         result = service.step(session, answer)
@@ -59,10 +60,10 @@ def test_first_question_and_contract_keys(service: ChecklistService) -> None:
     total = result["progress"]["total"]
     assert result["progress"] == {"done": 0, "total": total, "remaining": total} and result["number"] == 1
     assert total < len(service.steps)  # items other answers decide are not counted as questions
-    assert result["why"] and "連絡先は個人情報のため保存せず" in result["why"] and result["citation"] is None
+    assert result["why"] and "マスクしてから保存します" in result["why"] and result["citation"] is None
     assert isinstance(result["items"], list) and result["items"][0]["status"] == "未回答"
     result = _start(service, "c1")
-    assert result["step"] == "affair-name" and result["number"] == 3
+    assert result["step"] == "affair-name" and result["number"] == len(PROFILE) + 1
     assert result["why"] and result["citation"]["quote"]
 
 
@@ -204,7 +205,7 @@ def test_personal_data_in_answers_is_masked(service: ChecklistService) -> None:
     _start(service, "mask")
     service.step("mask", "子ども医療費助成（担当 03-1234-5678）")
     answers = [a.answer for a in service.store.checklist_answers("mask")]
-    assert answers == [*PROFILE, "子ども医療費助成(担当 [電話番号マスク済])"]
+    assert answers == [*STORED_PROFILE, "子ども医療費助成(担当 [電話番号マスク済])"]
 
 
 def test_export_errors(service: ChecklistService, tmp_path: Path) -> None:
@@ -251,7 +252,7 @@ def test_control_characters_in_answers_are_dropped_before_storage_and_export(ser
     service.step("ctl", "子ども医療費\x00助成\x07事務\x1b[31m")
     service.step("ctl", "〇〇市\x0b子ども医療費助成条例\udc80")
     stored = [a.answer for a in service.store.checklist_answers("ctl")]
-    assert stored == [*PROFILE, "子ども医療費助成事務[31m", "〇〇市子ども医療費助成条例"]
+    assert stored == [*STORED_PROFILE, "子ども医療費助成事務[31m", "〇〇市子ども医療費助成条例"]
     with pytest.raises(InputError, match="読み取れる文字"):
         service.step("ctl", "\x00\x01\x02")
     docx_path = service.export("ctl", "docx", tmp_path / "sheet.docx")
@@ -351,8 +352,22 @@ def test_an_unknown_expected_step_is_refused(service: ChecklistService) -> None:
 
 
 # -- who writes the sheet, and what is kept of it -------------------------------------------------------
-def test_the_person_and_contact_reach_the_sheet_only(service: ChecklistService, tmp_path: Path) -> None:
-    _through_affair(service, "who")
+def test_the_person_and_contact_are_asked_first_and_stored_masked(service: ChecklistService, tmp_path: Path) -> None:
+    result = service.step("who", None)
+    asked = []
+    for answer in PROFILE:
+        asked.append(result["step"])
+        result = service.step("who", answer)
+    assert asked == ["profile-municipality", "profile-department", "profile-person", "profile-contact"]
+    assert result["step"] == "affair-name"
+    assert [a.answer for a in service.store.checklist_answers("who")] == STORED_PROFILE
+    database = Path(service.store.engine.url.database)
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    for value in ("山田", "太郎", "5511", "yamada"):
+        assert value.encode("utf-8") not in stored, value
+    assert "〇〇市".encode("utf-8") in stored and "こども家庭課".encode("utf-8") in stored
+    kept = service.sheet_markdown("who")
+    assert "- 担当者: [氏名マスク済]" in kept and "- 連絡先: [電話番号マスク済] [メールアドレスマスク済]" in kept
     person, contact = "山田 太郎", "03-5511-7729 yamada@example.lg.jp"
     markdown = service.export("who", "md", tmp_path / "sheet.md", person=person, contact=contact).read_text(encoding="utf-8")
     assert "- 団体名: 〇〇市" in markdown and "- 担当部署: こども家庭課" in markdown
@@ -360,15 +375,21 @@ def test_the_person_and_contact_reach_the_sheet_only(service: ChecklistService, 
     cells = [c.text for t in Document(str(service.export("who", "docx", tmp_path / "s.docx", person=person, contact=contact))).tables
              for r in t.rows for c in r.cells]
     assert person in cells and contact in cells
-    database = Path(service.store.engine.url.database)
     stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
-    for value in ("山田", "5511", "yamada"):
-        assert value.encode("utf-8") not in stored, value
-    assert "〇〇市".encode("utf-8") in stored  # the municipality and department are kept with the answers
+    assert "山田".encode("utf-8") not in stored  # what is given for the file only is not kept
     with pytest.raises(InputError, match="担当者名は 100 文字以内"):
         service.export("who", "md", tmp_path / "long.md", person="山" * 101)
-    blank = service.sheet_markdown("who")
-    assert "- 担当者: \n" in blank and "山田" not in blank
+
+
+@pytest.mark.parametrize("reply", ["はい", "いいえ"])
+def test_a_bare_reply_is_not_the_persons_name(service: ChecklistService, reply: str) -> None:
+    service.step("nobody", None)
+    service.step("nobody", "〇〇市")
+    service.step("nobody", "こども家庭課")
+    result = service.step("nobody", reply)
+    assert result["step"] == "profile-person" and "記録できません" in result["message"]
+    assert service.step("nobody", "鈴木")["step"] == "profile-contact"
+    assert _stored(service, "nobody")["profile-person"] == "[氏名マスク済]"
 
 
 def test_the_sheet_documents_carry_our_properties_and_a4(service: ChecklistService, tmp_path: Path) -> None:
@@ -400,10 +421,21 @@ def test_the_sheet_as_pdf_is_a4_with_japanese_text(service: ChecklistService, tm
                  "事例(1)", "個人情報保護委員会への確認事項", "番号利用条例への追加"):
         assert part in text, part
     assert reader.metadata.title == "事前相談シート（子ども医療費助成事務）" and reader.metadata.author == "〇〇市 こども家庭課"
-    if sheet_font() == EMBEDDED_FONT:  # a TrueType font is installed (Debian fonts-ipafont-gothic): it is embedded
-        fonts = [f.get_object() for page in reader.pages for f in page["/Resources"]["/Font"].values()]
-        embedded = [f for f in fonts if "/FontDescriptor" in f and "/FontFile2" in f["/FontDescriptor"]]
-        assert embedded and all("Gothic" in str(f["/BaseFont"]) for f in embedded)
+    assert sheet_font() == EMBEDDED_FONT
+    fonts = [f.get_object() for page in reader.pages for f in page["/Resources"]["/Font"].values()]
+    embedded = [f for f in fonts if "/FontDescriptor" in f and "/FontFile2" in f["/FontDescriptor"]]
+    assert embedded and fonts == embedded, "every font of the sheet is embedded"
+    assert all("Gothic" in str(f["/BaseFont"]) for f in embedded)
+
+
+def test_without_a_japanese_font_no_pdf_is_written(service: ChecklistService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.dialogue import sheet_pdf
+
+    _start(service, "nofont")
+    monkeypatch.setattr(sheet_pdf, "FONT_CANDIDATES", (tmp_path / "no-such-font.ttf",))
+    with pytest.raises(InputError, match="日本語フォントが見つからない.*fonts-ipafont-gothic"):
+        service.export("nofont", "pdf", tmp_path / "sheet.pdf")
+    assert not (tmp_path / "sheet.pdf").exists()
 
 
 # -- validation ---------------------------------------------------------------------------------------------
@@ -451,14 +483,15 @@ def test_targets_and_purpose_are_asked_once_and_decided_from_the_affair(service:
 def test_the_question_number_after_back_is_the_questions_own(service: ChecklistService) -> None:
     _start(service, "num")
     first = service.step("num", "子ども医療費助成事務")
-    assert (first["step"], first["number"]) == ("affair-basis", 4)
+    name_number = len(PROFILE) + 1
+    assert (first["step"], first["number"]) == ("affair-basis", name_number + 1)
     second = service.step("num", "〇〇市子ども医療費助成条例")
-    assert (second["step"], second["number"]) == ("affair-body", 5)
+    assert (second["step"], second["number"]) == ("affair-body", name_number + 2)
     back = service.step("num", "戻る")
-    assert (back["step"], back["number"]) == ("affair-basis", 4)
-    assert back["progress"]["done"] == 4  # the answer stays; only the position moved
+    assert (back["step"], back["number"]) == ("affair-basis", name_number + 1)
+    assert back["progress"]["done"] == len(PROFILE) + 2  # the answer stays; only the position moved
     again = service.step("num", "戻る")
-    assert (again["step"], again["number"]) == ("affair-name", 3)
+    assert (again["step"], again["number"]) == ("affair-name", name_number)
 
 
 def test_a_start_date_in_the_past_is_refused_and_one_too_close_is_warned(db_assistant) -> None:  # noqa: ANN001
@@ -493,7 +526,7 @@ def test_the_remaining_count_falls_with_each_answer(service: ChecklistService) -
         assert progress["remaining"] == progress["total"] - progress["done"]
         remaining.append(progress["remaining"])
     assert remaining == sorted(remaining, reverse=True) and remaining[-1] == 0
-    assert result["progress"]["total"] <= 26 < len(service.steps)
+    assert result["progress"]["total"] <= 28 < len(service.steps)
 
 
 def test_a_statutory_affair_skips_the_notification_questions(service: ChecklistService) -> None:
