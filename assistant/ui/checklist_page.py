@@ -134,10 +134,12 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
         )
         with gr.Row():
             person = gr.Textbox(
+                value="",  # a default: API callers may leave it out
                 label="シートに記載する担当者名（任意・保存しません）", max_length=MAX_CONTACT_CHARS, scale=2,
                 elem_id="checklist-person",
             )
             contact = gr.Textbox(
+                value="",
                 label="シートに記載する連絡先（任意・保存しません）", max_length=MAX_CONTACT_CHARS, scale=3,
                 elem_id="checklist-contact",
             )
