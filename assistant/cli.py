@@ -72,7 +72,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from importlib import metadata
 
     from assistant import __version__
-    from assistant.curation.store import load_effective_knowledge
+    from assistant.curation.effective import load_effective_knowledge
     from assistant.index.store import index_status
 
     settings = load_settings()
@@ -202,7 +202,7 @@ def _print_index_status(status: dict[str, Any]) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from assistant.curation.store import load_effective_knowledge
+    from assistant.curation.effective import load_effective_knowledge
     from assistant.index.store import build_index, index_status
 
     settings = load_settings()

@@ -107,7 +107,7 @@ class Assistant:
     def knowledge(self) -> Knowledge:
         """corpus/ with the corrections in force; loaded again when a correction is recorded or taken back
         (in this or another process: one `stat` of the curation store's revision file per access)."""
-        from assistant.curation.store import load_effective_knowledge, revision_stamp
+        from assistant.curation.effective import load_effective_knowledge, revision_stamp
 
         stamp = revision_stamp(self.settings)  # before loading: a change made meanwhile is noticed next time
         current = self._knowledge

@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 
 from assistant.audit import Actor
+from assistant.curation.effective import revision_file_of
 from assistant.dialogue.store import get_engine
 from assistant.knowledge.models import CuratedSource
 from assistant.knowledge.overlay import Correction, Overlay
 
-REVISION_FILE = "knowledge-revision"
 SET = "set"
 REVERT = "revert"
 
@@ -148,6 +147,8 @@ class CorrectionStore:
     def __init__(self, database_url: str, revision_file: Path | None = None) -> None:
         self.engine: Engine = get_engine(database_url)  # creates or migrates the tables (assistant.schema)
         self.revision_file = revision_file
+        if revision_file is not None and not revision_file.exists() and self.revision():
+            self._stamp()  # a database restored without its revision file: processes must see its corrections
 
     @classmethod
     def for_settings(cls, settings: Any) -> CorrectionStore:
@@ -270,36 +271,3 @@ class RevertConflict(ValueError):
     """A change was taken back by another request in between."""
 
 
-def revision_file_of(settings: Any) -> Path:
-    return Path(settings.home) / REVISION_FILE
-
-
-SERVER_REVISION_SECONDS = 1.0  # how often a worker asks a server database whether the knowledge changed
-_server_revisions: dict[str, tuple[float, int]] = {}
-
-
-def revision_stamp(settings: Any) -> tuple[int, ...] | None:
-    """What running processes compare to notice a correction (None before the first one).
-
-    With the embedded database, the revision file's stat under ASSISTANT_HOME; with a server database
-    (workers with different homes), the newest correction's number, asked at most once a second."""
-    url = settings.resolved_database_url
-    if make_url(url).get_backend_name() != "sqlite":
-        now = time.monotonic()
-        cached = _server_revisions.get(url)
-        if cached is None or now - cached[0] >= SERVER_REVISION_SECONDS:
-            cached = (now, CorrectionStore(url).revision())
-            _server_revisions[url] = cached
-        return (cached[1],) if cached[1] else None
-    try:
-        info = os.stat(revision_file_of(settings))
-    except OSError:
-        return None
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
-
-
-def load_effective_knowledge(settings: Any):  # noqa: ANN201 - Knowledge
-    """corpus/ with the corrections in force applied: the knowledge every part of the assistant uses."""
-    from assistant.knowledge import load_knowledge
-
-    return load_knowledge(settings.corpus_dir, CorrectionStore.for_settings(settings).overlay())

@@ -223,7 +223,7 @@ def ingest_documents(
         changed_ids = {r.doc_id for r in report.results if r.status in CHANGED and r.doc_id}
         say(IngestEvent("read", len(expanded), len(expanded), f"{len(expanded)} 件のファイルを処理しました"))
         if changed_ids and update_index:
-            from assistant.curation.store import load_effective_knowledge
+            from assistant.curation.effective import load_effective_knowledge
 
             knowledge = knowledge or load_effective_knowledge(settings)
             say(IngestEvent("index", 0, 1, "索引を更新しています"))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import pickle
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from assistant.yamlio import load_yaml
-from pydantic import BaseModel, ValidationError
 
 from assistant.knowledge.models import (
     CONFIRMED,
@@ -274,12 +277,62 @@ def _hash_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_knowledge(root: Path, overlay: Overlay | None = None) -> Knowledge:
+def load_knowledge(root: Path, overlay: Overlay | None = None, *, cache_dir: Path | None = None) -> Knowledge:
     """corpus/ validated, with the corrections of `overlay` applied over it (see assistant.knowledge.overlay).
 
     The corpus itself must pass every check; a correction that does not apply is reported in `overlay_outcomes`
-    and leaves its fact as the corpus has it. `content_hash` covers the corrections that applied."""
+    and leaves its fact as the corpus has it. `content_hash` covers the corrections that applied.
+    With `cache_dir`, the validated corpus is kept there keyed by the files' and the models' hash, so that a
+    process start does not parse and validate the same YAML again."""
     root = Path(root)
+    files = sorted([*root.glob("*.yaml"), *(root / "guidance").glob("*.md")])
+    cached = _cache_file(cache_dir, root, files) if cache_dir is not None else None
+    knowledge = _read_cached(cached) if cached is not None else None
+    if knowledge is None:
+        knowledge = _load_validated(root, files)
+        if cached is not None:
+            _write_cached(cached, knowledge)
+    if overlay is not None:
+        from assistant.knowledge.overlay import apply_overlay
+
+        knowledge = apply_overlay(knowledge, overlay)
+    return knowledge
+
+
+KNOWLEDGE_CACHE_PREFIX = "knowledge-"
+
+
+def _cache_file(cache_dir: Path, root: Path, files: list[Path]) -> Path:
+    code = [Path(__file__), Path(__file__).with_name("models.py")]
+    digest = hashlib.sha256(f"{root.resolve()}|{_hash_files(files)}|{_hash_files(code)}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{KNOWLEDGE_CACHE_PREFIX}{digest}.pickle"
+
+
+def _read_cached(path: Path) -> Knowledge | None:
+    """The cached corpus, or None when there is none or it cannot be read (it is then validated again)."""
+    try:
+        with path.open("rb") as handle:
+            knowledge = pickle.load(handle)  # noqa: S301 - written by this code under ASSISTANT_HOME
+    except Exception:  # noqa: BLE001 - a damaged or foreign cache is ignored, never trusted
+        return None
+    return knowledge if isinstance(knowledge, Knowledge) else None
+
+
+def _write_cached(path: Path, knowledge: Knowledge) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(knowledge, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        for stale in path.parent.glob(f"{KNOWLEDGE_CACHE_PREFIX}*.pickle"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or full cache folder only costs the next start its validation
+
+
+def _load_validated(root: Path, files: list[Path]) -> Knowledge:
     required = [
         "classifier.yaml", "cases.yaml", "statutory.yaml", "notifications.yaml", "notification-rules.yaml", "procedure.yaml",
         "qa.yaml", "routing.yaml",
@@ -309,7 +362,6 @@ def load_knowledge(root: Path, overlay: Overlay | None = None) -> Knowledge:
     bad_cases = [c for c in classifier.signatures if c not in {case.id for case in cases}]
     if bad_cases:
         raise CorpusError(f"classifier.yaml: entry signatures: unknown case id(s) {bad_cases}")
-    files = sorted([*root.glob("*.yaml"), *(root / "guidance").glob("*.md")])
     knowledge = Knowledge(
         root=root,
         sources={s.id: s for s in sources},
@@ -331,8 +383,4 @@ def load_knowledge(root: Path, overlay: Overlay | None = None) -> Knowledge:
     _check_references(knowledge)
     _check_as_of(knowledge)
     _check_unconfirmed_marks(knowledge)
-    if overlay is not None:
-        from assistant.knowledge.overlay import apply_overlay
-
-        knowledge = apply_overlay(knowledge, overlay)
     return knowledge

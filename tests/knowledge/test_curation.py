@@ -11,7 +11,7 @@ from assistant.audit import KNOWLEDGE_CHANGE, Actor, AuditLog
 from assistant.config import DEFAULT_CORPUS_DIR, load_settings
 from assistant.curation.curator import Curator, CurationError, SetRequest
 from assistant.curation.merge import MergeError, merge_overlay, read_overlay
-from assistant.curation.store import revision_stamp
+from assistant.curation.effective import revision_stamp
 from assistant.knowledge import load_knowledge
 from assistant.knowledge.overlay import Overlay, apply_overlay, knowledge_facts
 

@@ -183,3 +183,22 @@ def test_split_entries_render_confirmed_and_unconfirmed_chunks(knowledge) -> Non
     by_heading = {s.heading: n for n, s in enumerate(page.sections, start=1)}
     assert chunks[f"guide-information-linkage-{by_heading['呼び名が設けられた時期']}"].confidence == "要確認"
     assert chunks[f"guide-information-linkage-{by_heading['照会と提供の手続の位置付け']}"].confidence == "確認済み"
+
+
+def test_the_validated_corpus_is_cached_and_a_change_or_damage_is_noticed(tmp_path) -> None:  # noqa: ANN001
+    import shutil
+
+    from assistant.config import PROJECT_ROOT
+    from assistant.knowledge import load_knowledge
+
+    corpus, cache = tmp_path / "corpus", tmp_path / "cache"
+    shutil.copytree(PROJECT_ROOT / "corpus", corpus)
+    first = load_knowledge(corpus, cache_dir=cache)
+    [cached] = cache.glob("knowledge-*.pickle")
+    assert load_knowledge(corpus, cache_dir=cache) == first
+    cached.write_bytes(b"not a pickle")  # damaged: validated again, and written again
+    assert load_knowledge(corpus, cache_dir=cache) == first
+    qa = corpus / "qa.yaml"
+    qa.write_text(qa.read_text(encoding="utf-8").replace("個人情報保護委員会", "個人情報保護委員会（委員会）", 1), encoding="utf-8")
+    changed = load_knowledge(corpus, cache_dir=cache)
+    assert changed.content_hash != first.content_hash and len(list(cache.glob("knowledge-*.pickle"))) == 1
