@@ -357,7 +357,7 @@ def cmd_checklist(args: argparse.Namespace) -> int:
     if args.export:
         if not args.output:
             return _fail("--export には --output FILE が必要です", EXIT_USAGE)
-        path = service.export(args.session, args.export, Path(args.output))
+        path = service.export(args.session, args.export, Path(args.output), person=args.person or "", contact=args.contact or "")
         if args.json:
             _print_json({"session": args.session, "export": args.export, "output": str(path)})
         else:
@@ -716,8 +716,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", required=True)
     p.add_argument("--answer")
     p.add_argument("--step", help="回答する質問の step（表示された質問から進んでいれば記録しない）")
-    p.add_argument("--export", choices=["md", "docx"])
+    p.add_argument("--export", choices=["md", "docx", "pdf"])
     p.add_argument("--output")
+    p.add_argument("--person", help="シートに記載する担当者名（--export と使う。保存しません）")
+    p.add_argument("--contact", help="シートに記載する連絡先（--export と使う。保存しません）")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_checklist)
 

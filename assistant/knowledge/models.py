@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Confidence = Literal["確認済み", "要確認"]
 NotificationCode = Literal["new", "change", "discontinue", "replace"]
+# What a checklist item or schedule fact applies to: a notification type, or a statutory affair (no notification).
+Applicability = Literal["new", "change", "discontinue", "replace", "statutory"]
+NOTIFICATION_CODES: tuple[NotificationCode, ...] = ("new", "change", "discontinue", "replace")
 CONFIRMED: Confidence = "確認済み"
 UNCONFIRMED: Confidence = "要確認"
 UNCONFIRMED_MARK = "【要確認】"
@@ -206,11 +209,37 @@ class FlowStep(Sourced):
     description: str
 
 
+def _all_notifications() -> list[Applicability]:
+    return list(NOTIFICATION_CODES)
+
+
 class ScheduleFact(Sourced):
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("fact",)
 
     id: str
     fact: str
+    applies_to: list[Applicability] = Field(default_factory=_all_notifications, min_length=1)
+    lead_months: int | None = Field(default=None, ge=1)  # months before the start of linkage (the forms)
+    sheet_label: str | None = None  # shown on the 事前相談シート under this label when it applies
+    commission_question: str | None = None  # what to ask the commission about it, on the sheet
+
+
+class Derivation(Strict):
+    """How other answers of the checklist conversation decide an item, so that it is not asked."""
+
+    rule: Literal["case", "statutory-check", "notification", "schedule", "same-case", "case-terms", "answer", "all-of"]
+    steps: list[str] = Field(default_factory=list)  # the conversation steps or checklist items it reads
+    case_field: str | None = None  # the field of the confirmed case it compares with
+
+    @model_validator(mode="after")
+    def _fields_fit_the_rule(self) -> "Derivation":
+        if self.rule in ("same-case", "case-terms", "answer") and len(self.steps) != 1:
+            raise ValueError(f"derive.rule {self.rule} は steps に一つの質問を指定してください")
+        if self.rule == "all-of" and not self.steps:
+            raise ValueError("derive.rule all-of は steps にチェック項目を指定してください")
+        if self.case_field is not None and self.case_field not in Case.model_fields:
+            raise ValueError(f"derive.case_field {self.case_field!r} は事例の項目にありません")
+        return self
 
 
 class ChecklistItem(Sourced):
@@ -222,12 +251,37 @@ class ChecklistItem(Sourced):
     question: str
     why: str
     page_point: int | None = Field(default=None, ge=1)  # its number (①②…) among the commission page's points
+    applies_to: list[Applicability] = Field(default_factory=_all_notifications, min_length=1)
+    derive: Derivation | None = None
+    commission_question: str | None = None  # what to ask the commission when the answer leaves it 要確認
 
 
 class Procedure(Strict):
     flow: list[FlowStep] = Field(min_length=1)
     schedule: list[ScheduleFact] = Field(min_length=1)
     checklist: list[ChecklistItem] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _derivations_name_other_items(self) -> "Procedure":
+        ids = {item.id for item in self.checklist}
+        for item in self.checklist:
+            if item.derive is not None and item.derive.rule == "all-of":
+                unknown = [s for s in item.derive.steps if s not in ids or s == item.id]
+                if unknown:
+                    raise ValueError(f"checklist {item.id}: derive.steps {unknown} は他のチェック項目の id にしてください")
+        reads = {i.id: i.derive.steps for i in self.checklist if i.derive is not None and i.derive.rule == "all-of"}
+        for start in reads:
+            seen, pending = {start}, list(reads[start])
+            while pending:
+                current = pending.pop()
+                if current == start:
+                    raise ValueError(f"checklist {start}: derive.steps が循環しています")
+                if current not in seen:
+                    seen.add(current)
+                    pending += reads.get(current, [])
+        if sum(1 for fact in self.schedule if fact.lead_months is not None) > 1:
+            raise ValueError("schedule: lead_months を持つ項目は一つにしてください")
+        return self
 
 
 class GuidanceSection(Strict):

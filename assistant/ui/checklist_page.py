@@ -9,6 +9,7 @@ import gradio as gr
 
 from assistant.audit import CHECKLIST, source_ids
 from assistant.dialogue.checklist import KIND
+from assistant.dialogue.export import MAX_CONTACT_CHARS
 from assistant.ui.common import (
     ANSWER_GROUP,
     ANSWER_LIMIT,
@@ -23,7 +24,7 @@ from assistant.ui.context import UIContext, new_session_id
 from assistant.ui.render import esc, markdown_text, progress_html
 
 QUICK_ANSWERS: dict[str, str] = {"yes": "はい", "no": "いいえ", "unknown": "わからない", "skip": "スキップ", "back": "戻る"}
-EXPORT_FORMATS: dict[str, str] = {"Markdown (.md)": "md", "Word (.docx)": "docx"}
+EXPORT_FORMATS: dict[str, str] = {"Markdown (.md)": "md", "Word (.docx)": "docx", "PDF (.pdf)": "pdf"}
 NOT_STARTED = "「開始／再開」を押すと、最初の質問が表示されます。"
 
 
@@ -74,7 +75,13 @@ def _question_markdown(result: dict[str, Any]) -> str:
         lines.append("### チェックリストは完了しました")
     else:
         where = "：".join(str(p) for p in (result.get("phase_name"), result.get("label")) if p)
-        lines.append(f"### 質問 {int(progress.get('done', 0)) + 1}" + (f"（{where}）" if where else ""))
+        number = result.get("number") or int(progress.get("done", 0)) + 1
+        lines.append(f"### 質問 {int(number)}" + (f"（{where}）" if where else ""))
+        if "remaining" in progress:
+            lines.append(
+                f"全 {int(progress.get('total', 0))} 問中、残り {int(progress['remaining'])} 問"
+                "（これまでの回答で決まる項目は省いています）\n"
+            )
     lines.append(markdown_text(result.get("question") or ""))
     if result.get("current_answer"):
         lines.append(f"\n現在の回答: {markdown_text(result['current_answer'])}")
@@ -121,6 +128,21 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
     why = gr.Markdown(label="理由と根拠", show_label=False, elem_id="checklist-why")
     with gr.Group(visible=False) as export_area:
         gr.Markdown("#### 事前相談シート（途中でも作成できます）")
+        gr.Markdown(
+            "担当者と連絡先は、回答（氏名・電話番号・メールアドレスはマスク済み）を記載します。"
+            "シートに実際の氏名や連絡先を載せるときは下に入力してください。入力した値はこのファイルにだけ記載し、保存しません。"
+        )
+        with gr.Row():
+            person = gr.Textbox(
+                value="",  # a default: API callers may leave it out
+                label="シートに記載する担当者名（任意・保存しません）", max_length=MAX_CONTACT_CHARS, scale=2,
+                elem_id="checklist-person",
+            )
+            contact = gr.Textbox(
+                value="",
+                label="シートに記載する連絡先（任意・保存しません）", max_length=MAX_CONTACT_CHARS, scale=3,
+                elem_id="checklist-contact",
+            )
         with gr.Row():
             format_choice = gr.Radio(list(EXPORT_FORMATS), value="Markdown (.md)", label="形式", scale=2)
             export = gr.Button("事前相談シートを作成", scale=1, elem_id="checklist-export")
@@ -206,14 +228,17 @@ def build_checklist_page(context: UIContext) -> gr.Textbox:
         api_name="checklist_new_session",
     )
 
-    def export_sheet(session_id: str, label: str, request: gr.Request) -> str:
+    def export_sheet(session_id: str, label: str, person_name: str | None, contact_text: str | None, request: gr.Request) -> str:
+        # The person and contact come from this page only and go into the file, never into the database or the log.
         session = require_session(session_id)
         require_owner(context, current_viewer(context, request), KIND, session)
         fmt = export_format(label, EXPORT_FORMATS)
         with friendly_errors():
             target = context.export_path(f"事前相談シート-{session}", fmt)
-            path: Path = context.checklist.export(session, fmt, target)
+            path: Path = context.checklist.export(session, fmt, target, person=person_name or "", contact=contact_text or "")
         return str(path)
 
-    export.click(export_sheet, inputs=[session, format_choice], outputs=[sheet], api_name="checklist_export", **options)
+    export.click(
+        export_sheet, inputs=[session, format_choice, person, contact], outputs=[sheet], api_name="checklist_export", **options
+    )
     return session

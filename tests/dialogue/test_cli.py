@@ -58,12 +58,21 @@ def test_ten_turn_consultation_across_processes(cli_home: Path) -> None:
 def test_checklist_across_processes_and_export(cli_home: Path, tmp_path: Path) -> None:
     started = _run(cli_home, "checklist", "--session", "cli-check", "--json")
     assert set(started) >= {"session", "step", "question", "progress", "finished"}
-    assert started["step"] == "affair-name" and started["progress"]["done"] == 0
-    for answer in ("子ども医療費助成事務", "スキップ", "戻る", "子ども医療費助成条例"):
+    assert started["step"] == "profile-municipality" and started["progress"]["done"] == 0
+    for answer in ("〇〇市", "こども家庭課", "山田 太郎", "03-5511-7729",
+                   "子ども医療費助成事務", "スキップ", "戻る", "子ども医療費助成条例"):
         result = _run(cli_home, "checklist", "--session", "cli-check", "--answer", answer, "--json")
-    assert result["step"] == "affair-body" and result["progress"]["done"] == 2
+    assert result["step"] == "affair-body" and result["progress"]["done"] == 6
     exported = _run(cli_home, "checklist", "--session", "cli-check", "--export", "docx", "--output", str(tmp_path / "sheet.docx"), "--json")
     cells = [c.text for t in Document(exported["output"]).tables for r in t.rows for c in r.cells]
     assert "子ども医療費助成事務" in cells and "子ども医療費助成条例" in cells
     _run(cli_home, "checklist", "--session", "cli-check", "--export", "md", "--output", str(tmp_path / "sheet.md"), "--json")
     assert "# 事前相談シート" in (tmp_path / "sheet.md").read_text(encoding="utf-8")
+    pdf = _run(cli_home, "checklist", "--session", "cli-check", "--export", "pdf", "--output", str(tmp_path / "sheet.pdf"),
+               "--person", "山田 太郎", "--json")
+    from pypdf import PdfReader
+
+    text = "".join(page.extract_text() for page in PdfReader(pdf["output"]).pages)
+    assert pdf["export"] == "pdf" and "子ども医療費助成事務" in text and "山田 太郎" in text
+    assert "[電話番号マスク済]" in text  # the contact as it was stored
+    assert b"5511" not in (cli_home / "assistant.db").read_bytes()

@@ -63,3 +63,13 @@ def test_control_characters_never_break_a_docx(tmp_path: Path) -> None:
     assert paragraphs == ["回答案", "お問い合わせの件です"]
     text_path = write_text("本文\x00です", tmp_path / "reply.txt")
     assert text_path.read_text(encoding="utf-8") == "本文です\n"
+
+
+def test_long_names_fit_the_document_properties(tmp_path: Path) -> None:
+    sheet = _sheet()
+    sheet.municipality, sheet.department = "〇〇市" * 60, "こども家庭課" * 40
+    sheet.affair = [("事務の名称", "子ども医療費助成事務" * 40)]
+    properties = Document(str(write_sheet_docx(sheet, tmp_path / "sheet.docx"))).core_properties
+    assert properties.author.startswith("〇〇市〇〇市") and len(properties.author) <= 255
+    assert properties.title.startswith("事前相談シート（子ども医療費助成事務") and len(properties.title) <= 255
+    assert len(properties.last_modified_by) <= 255

@@ -126,6 +126,10 @@ def test_phraser_masks_what_it_sends_even_when_given_raw_text(db_assistant) -> N
 def test_checklist_answers_and_sheets_hold_no_personal_data(db_assistant, tmp_path: Path) -> None:  # noqa: ANN001
     service = ChecklistService(db_assistant)
     service.step("privacy-sheet", None)
+    # who writes the sheet, with personal data in every field, then the affair
+    for answer in (f"〇〇市（{PERSONAL}）", f"こども家庭課 {PERSONAL}", f"山田 太郎 {PERSONAL}", PERSONAL):
+        _assert_clean(str(service.step("privacy-sheet", answer)), "checklist view")
+    assert service.step("privacy-sheet", None)["step"] == "affair-name"
     view = service.step("privacy-sheet", f"子ども医療費助成事務（{PERSONAL}）")
     _assert_clean(str(view), "checklist view")
     service.step("privacy-sheet", f"〇〇市子ども医療費助成条例。記入者：山田 太郎 {PERSONAL}")
@@ -134,6 +138,14 @@ def test_checklist_answers_and_sheets_hold_no_personal_data(db_assistant, tmp_pa
     assert "子ども医療費助成事務" in markdown
     _assert_clean(markdown, "sheet.md", groups=False)
     _assert_clean(_docx_text(service.export("privacy-sheet", "docx", tmp_path / "sheet.docx")), "sheet.docx", groups=False)
+    _assert_clean(_pdf_text(service.export("privacy-sheet", "pdf", tmp_path / "sheet.pdf")), "sheet.pdf", groups=False)
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(path))
+    return "".join(page.extract_text() for page in reader.pages) + str(dict(reader.metadata or {}))
 
 
 INQUIRY = f"""件名: 子ども医療費助成の届出について

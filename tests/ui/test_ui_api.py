@@ -180,6 +180,11 @@ def test_checklist_runs_to_the_end_and_exports_the_sheet(client: Client) -> None
     markdown = Path(client.predict(session, "Markdown (.md)", api_name="/checklist_export"))
     assert markdown.suffix == ".md"
     assert CHECKLIST_ANSWERS["affair-name"] in markdown.read_text(encoding="utf-8")
+    pdf = Path(client.predict(session, "PDF (.pdf)", "山田 太郎", "", api_name="/checklist_export"))
+    assert pdf.suffix == ".pdf" and pdf.read_bytes().startswith(b"%PDF")
+    from pypdf import PdfReader
+
+    assert "山田 太郎" in "".join(page.extract_text() for page in PdfReader(str(pdf)).pages)
     word = Path(client.predict(session, "Word (.docx)", api_name="/checklist_export"))
     assert word.suffix == ".docx" and zipfile.is_zipfile(word)
     import docx
@@ -206,17 +211,17 @@ def test_checklist_session_ids_cannot_leave_the_app_folder(client: Client, runni
 def test_an_answer_to_a_question_another_tab_answered_first_is_not_recorded(client: Client, running_app: RunningApp) -> None:
     other_tab = Client(running_app.url, verbose=False)
     session = "api-check-two-tabs"
-    assert client.predict(session, api_name="/checklist_start")[-1]["step"] == "affair-name"
-    assert other_tab.predict(session, api_name="/checklist_start")[-1]["step"] == "affair-name"
-    first = client.predict(session, "子ども医療費助成事務", api_name="/checklist_answer")[-1]
-    assert first["accepted"] and first["step"] == "affair-basis"
-    late = other_tab.predict(session, "ひとり親家庭等医療費助成事務", api_name="/checklist_answer")[-1]
+    assert client.predict(session, api_name="/checklist_start")[-1]["step"] == "profile-municipality"
+    assert other_tab.predict(session, api_name="/checklist_start")[-1]["step"] == "profile-municipality"
+    first = client.predict(session, "〇〇市", api_name="/checklist_answer")[-1]
+    assert first["accepted"] and first["step"] == "profile-department"
+    late = other_tab.predict(session, "△△町", api_name="/checklist_answer")[-1]
     assert late["accepted"] is False and "記録していません" in late["message"]
-    assert late["step"] == "affair-basis" and late["progress"]["done"] == 1
-    answered = other_tab.predict(session, "〇〇市子ども医療費助成条例", api_name="/checklist_answer")[-1]
+    assert late["step"] == "profile-department" and late["progress"]["done"] == 1
+    answered = other_tab.predict(session, "こども家庭課", api_name="/checklist_answer")[-1]
     assert answered["accepted"] and answered["progress"]["done"] == 2
     items = {item["step"]: item["answer"] for item in answered["items"]}
-    assert items["affair-name"] == "子ども医療費助成事務" and items["affair-basis"] == "〇〇市子ども医療費助成条例"
+    assert items["profile-municipality"] == "〇〇市" and items["profile-department"] == "こども家庭課"
 
 
 def test_checklist_new_session(client: Client) -> None:

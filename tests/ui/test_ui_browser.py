@@ -16,6 +16,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 QUESTION = "子どもの医療費助成で住民税の情報を照会したいです。届出は必要ですか？"
 MAX_CHECKLIST_INPUTS = 120
 STEP_BY_LABEL = {
+    "団体名": "profile-municipality",
+    "担当部署": "profile-department",
+    "担当者": "profile-person",
+    "連絡先": "profile-contact",
     "事務の名称": "affair-name",
     "根拠規範": "affair-basis",
     "実施機関": "affair-body",
@@ -25,6 +29,7 @@ STEP_BY_LABEL = {
     "当てはまる事例": "case",
     "届出の種類": "notification",
     "連携開始の希望時期": "schedule",
+    "委員会への確認事項": "commission-questions",
 }
 
 
@@ -88,18 +93,41 @@ def test_checklist_runs_to_the_download(page, running_app, artifacts: Path) -> N
     open_app(page, running_app.url)
     open_tab(page, "事前チェックリスト")
     page.click("#checklist-start")
-    page.wait_for_selector("#checklist-question :text('質問 1')")
+    page.wait_for_selector("#checklist-question :text('質問 1（作成者：団体名）')")
     assert "0 / " in page.inner_text("#checklist-progress")
+    assert re.search(r"全 \d+ 問中、残り \d+ 問", page.inner_text("#checklist-question"))
     page.screenshot(path=str(artifacts / "checklist-start.png"), full_page=True)
     state = page.locator("#checklist-question")
-    previous, repeats = "", 0
+    for step, shown in (("profile-municipality", "質問 2（作成者：担当部署）"), ("profile-department", "質問 3（作成者：担当者）"),
+                        ("profile-person", "質問 4（作成者：連絡先）"), ("profile-contact", "質問 5（事務の概要：事務の名称）")):
+        answer_in_page(page, CHECKLIST_ANSWERS[step], shown)
+    before = state.inner_text()
+    page.click("#checklist-yes")  # a bare はい is not the affair's name
+    page.wait_for_selector("#checklist-question :text('「事務の名称」として記録できません')", timeout=90_000)
+    assert "質問 5（事務の概要：事務の名称）" in state.inner_text() and state.inner_text() != before
+    page.screenshot(path=str(artifacts / "checklist-refused-yes.png"), full_page=True)
+    answer_in_page(page, CHECKLIST_ANSWERS["affair-name"], "質問 6（事務の概要：根拠規範）")
+    answer_in_page(page, CHECKLIST_ANSWERS["affair-basis"], "質問 7（事務の概要：実施機関）")
+    page.click("#checklist-back")
+    page.wait_for_selector("#checklist-question :text('一つ前の質問に戻りました')", timeout=90_000)
+    assert "質問 6（事務の概要：根拠規範）" in state.inner_text()
+    page.screenshot(path=str(artifacts / "checklist-back.png"), full_page=True)
+    previous, repeats, asked, remaining = "", 0, [], []
     for _ in range(MAX_CHECKLIST_INPUTS):
         text = state.inner_text()
         if "チェックリストは完了しました" in text:
             break
         repeats = repeats + 1 if text == previous else 0
         previous = text
-        answer = checklist_answer({"step": step_for_question(text)}, repeats)
+        step = step_for_question(text)
+        asked.append(step)
+        remaining.append(int(re.search(r"残り (\d+) 問", text).group(1)))
+        if step == "schedule" and "既に過ぎています" not in text and repeats == 0 and "past" not in asked:
+            asked.append("past")
+            answer_in_page(page, "2020年4月", "2020年4月は既に過ぎています")  # a clear word; nothing is recorded
+            page.screenshot(path=str(artifacts / "checklist-past-date.png"), full_page=True)
+            continue
+        answer = checklist_answer({"step": step}, repeats)
         if answer == "はい":
             page.click("#checklist-yes")
         elif answer == "スキップ":
@@ -109,6 +137,9 @@ def test_checklist_runs_to_the_download(page, running_app, artifacts: Path) -> N
             page.click("#checklist-submit")
         wait_for_new_question(page, text)
     assert "チェックリストは完了しました" in state.inner_text()
+    assert asked.count("affair-targets") == 1 and asked.count("affair-purpose") == 1, "asked once each"
+    assert "req-target-persons" not in asked and "past" in asked and "commission-questions" in asked
+    assert remaining == sorted(remaining, reverse=True), "the remaining count only falls"
     progress = page.inner_text("#checklist-progress")
     done, total = map(int, re.search(r"(\d+) / (\d+) 問", progress).groups())
     assert 0 < done <= total
@@ -120,7 +151,9 @@ def test_checklist_runs_to_the_download(page, running_app, artifacts: Path) -> N
         link.click()
     target = artifacts / "事前相談シート.md"
     download_info.value.save_as(target)
-    assert CHECKLIST_ANSWERS["affair-name"] in target.read_text(encoding="utf-8")
+    markdown = target.read_text(encoding="utf-8")
+    assert CHECKLIST_ANSWERS["affair-name"] in markdown and "- 担当者: [氏名マスク済]" in markdown
+    assert CHECKLIST_ANSWERS["commission-questions"].rstrip("？") in markdown
     page.get_by_label("Word (.docx)").check()
     page.click("#checklist-export")
     page.wait_for_selector("#checklist-sheet a[download$='.docx']")
@@ -129,8 +162,29 @@ def test_checklist_runs_to_the_download(page, running_app, artifacts: Path) -> N
     word = artifacts / "事前相談シート.docx"
     download_info.value.save_as(word)
     assert zipfile.is_zipfile(word)
+    page.fill("#checklist-person input, #checklist-person textarea", "山田 太郎")
+    page.get_by_label("PDF (.pdf)").check()
+    page.click("#checklist-export")
+    page.wait_for_selector("#checklist-sheet a[download$='.pdf']")
+    with page.expect_download() as download_info:
+        page.locator("#checklist-sheet a[download$='.pdf']").first.click()
+    pdf = artifacts / "事前相談シート.pdf"
+    download_info.value.save_as(pdf)
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(pdf))
+    text = "".join(p.extract_text() for p in reader.pages)
+    assert "山田 太郎" in text and CHECKLIST_ANSWERS["affair-name"] in text and "委員会への確認事項" in text
+    assert (round(float(reader.pages[0].mediabox.width)), round(float(reader.pages[0].mediabox.height))) == (595, 842)
     page.screenshot(path=str(artifacts / "checklist-done.png"), full_page=True)
     assert_offline_and_japanese(page, running_app)
+
+
+def answer_in_page(page, answer: str, shown: str) -> None:  # noqa: ANN001
+    """Type an answer, send it and wait until the question area shows `shown`."""
+    page.fill("#checklist-answer textarea, #checklist-answer input", answer)
+    page.click("#checklist-submit")
+    page.wait_for_selector(f"#checklist-question :text('{shown}')", timeout=90_000)
 
 
 def wait_for_new_question(page, old: str) -> None:  # noqa: ANN001

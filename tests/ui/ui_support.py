@@ -128,6 +128,10 @@ def copy_index(source_home: Path, target_home: Path) -> None:
 
 # Answers a municipal officer would give, by checklist step (any other step gets "はい").
 CHECKLIST_ANSWERS: dict[str, str] = {
+    "profile-municipality": "〇〇市",
+    "profile-department": "こども家庭課",
+    "profile-person": "山田 太郎",
+    "profile-contact": "03-5511-7729",
     "affair-name": "子ども医療費助成事務",
     "affair-basis": "○○市子ども医療費助成条例",
     "affair-body": "市長",
@@ -137,6 +141,7 @@ CHECKLIST_ANSWERS: dict[str, str] = {
     "case": "1",
     "notification": "新規",
     "schedule": "2027年10月",
+    "commission-questions": "審査にはどのくらいの期間がかかりますか？",
 }
 
 
