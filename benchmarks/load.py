@@ -73,6 +73,17 @@ def stored_form(text: str) -> str:
     return unicodedata.normalize("NFKC", text.strip())
 
 
+def stored_checklist_answer(step: str, answer: str) -> str:
+    """How the checklist stores an answer: masked like every answer, the person's name as a name."""
+    from assistant.dialogue.checklist import PERSON_STEP, mask_person
+    from assistant.privacy import mask_personal_data
+
+    if answer == "スキップ":
+        return "（スキップ）"
+    text = stored_form(answer)
+    return mask_person(text) if step == PERSON_STEP else mask_personal_data(text)[0]
+
+
 class RequestFailed(RuntimeError):
     pass
 
@@ -247,7 +258,7 @@ def verify(database_url: str, results: Results) -> dict[str, Any]:
         by_session.setdefault(row.session_id, []).append((row.step, row.answer))
     sent: dict[str, list[tuple[str, str]]] = {}
     for session, _order, step, answer in sorted(results.checklist_acks, key=lambda a: (a[0], a[1])):
-        sent.setdefault(session, []).append((step, "（スキップ）" if answer == "スキップ" else stored_form(answer)))
+        sent.setdefault(session, []).append((step, stored_checklist_answer(step, answer)))
     checklist_lost = checklist_misfiled = 0
     for session, expected in sent.items():
         kept = by_session.get(session, [])

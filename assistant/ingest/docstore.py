@@ -256,24 +256,8 @@ class DocumentStore:
                 )
         return chunks
 
-    def ingest(
-        self,
-        path: Path,
-        *,
-        kind: str = "other",
-        as_of: str | None = None,
-        title: str | None = None,
-        chunk_chars: int = 500,
-        max_bytes: int = 50_000_000,
-        limits: ReadLimits | None = None,
-        official: bool = False,
-        keep_original: bool = False,
-        origin: Path | None = None,
-        confidence: str | None = None,
-        scope: str = SCOPE_PUBLIC,
-        municipality: str | None = None,
-    ) -> IngestResult:
-        """Read, mask and screen one file and store it as a record.
+    def ingest(self, path: Path, **options: Any) -> IngestResult:
+        """Read, mask and screen one file and store it as a record (`options` as for `prepare`).
 
         `origin` names the document when `path` is a temporary copy (an upload): the same origin
         is the same document. Uploaded material is 要確認 unless `official` is set by an
@@ -281,11 +265,7 @@ class DocumentStore:
         `scope` says who it answers: everyone (public), or only the users of `municipality`.
         `as_of` may be written as 2026-04-01, 2026/4/1, 2026年4月1日 or 令和8年4月1日.
         """
-        outcome = self.prepare(
-            path, kind=kind, as_of=as_of, title=title, chunk_chars=chunk_chars, max_bytes=max_bytes, limits=limits,
-            official=official, keep_original=keep_original, origin=origin,
-            confidence=confidence, scope=scope, municipality=municipality,
-        )
+        outcome = self.prepare(path, **options)
         return self.commit(outcome) if isinstance(outcome, PreparedDocument) else outcome
 
     def prepare(
