@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import unicodedata
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,8 @@ class Results:
     chat_acks: list[tuple[str, int, str, str]] = field(default_factory=list)  # session, turn, question, answer
     checklist_acks: list[tuple[str, int, str, str]] = field(default_factory=list)  # session, order, step, answer
     not_started: int = 0
+    # Session ids carry the run, so that a database that already holds earlier runs verifies this one only.
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def timed(self, kind: str, started: float) -> None:
         with self.lock:
@@ -146,7 +149,7 @@ class Results:
 def chat_user(url: str, number: int, turns: int, deadline: float, results: Results, seed: int) -> None:
     rng = random.Random(seed * 1000 + number)
     api = Api(url)
-    session = f"load-chat-{seed}-{number:03d}"
+    session = f"load-chat-{results.run}-{seed}-{number:03d}"
     history: list[Any] = []
     try:
         time.sleep(rng.uniform(0, 5))  # users arrive over the first seconds
@@ -185,7 +188,7 @@ def checklist_user(url: str, number: int, deadline: float, results: Results, see
         time.sleep(rng.uniform(0, 3))
         while time.monotonic() < deadline:
             run += 1
-            session = f"load-check-{seed}-{number:02d}-{run}"
+            session = f"load-check-{results.run}-{seed}-{number:02d}-{run}"
             try:
                 result = checklist_result(api.call("checklist_start", session))
             except (RequestFailed, httpx.HTTPError, ValueError) as exc:
@@ -224,14 +227,14 @@ def verify(database_url: str, results: Results) -> dict[str, Any]:
     engine = create_engine(database_url)
     with engine.connect() as connection:
         turn_rows = connection.execute(text(
-            "SELECT session_id, turn, role, text, result FROM dialogue_turns WHERE kind = 'chat' AND session_id LIKE 'load-chat-%'"
-        )).all()
+            "SELECT session_id, turn, role, text, result FROM dialogue_turns WHERE kind = 'chat' AND session_id LIKE :chat"
+        ), {"chat": f"load-chat-{results.run}-%"}).all()
         answer_rows = connection.execute(text(
-            "SELECT session_id, step, answer, id FROM checklist_answers WHERE session_id LIKE 'load-check-%' ORDER BY id"
-        )).all()
+            "SELECT session_id, step, answer, id FROM checklist_answers WHERE session_id LIKE :check ORDER BY id"
+        ), {"check": f"load-check-{results.run}-%"}).all()
         audit_rows = connection.execute(text(
-            "SELECT action, session_id, turn FROM audit_events WHERE session_id LIKE 'load-%'"
-        )).all()
+            "SELECT action, session_id, turn FROM audit_events WHERE session_id LIKE :chat OR session_id LIKE :check"
+        ), {"chat": f"load-chat-{results.run}-%", "check": f"load-check-{results.run}-%"}).all()
     engine.dispose()
 
     stored: dict[tuple[str, int, str], list[tuple[str, Any]]] = {}

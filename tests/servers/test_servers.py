@@ -118,7 +118,7 @@ def test_a_checklist_resumes_on_the_other_worker_through_the_proxy(servers) -> N
     first, second = servers["workers"][:2]
     with httpx.Client(timeout=120) as http:
         started = _checklist(_call(http, first, "checklist_start", session))
-        answered = _checklist(_call(http, second, "checklist_answer", session, "はい"))
+        answered = _checklist(_call(http, second, "checklist_answer", session, "もみじ市"))  # the first question: the municipality
     with httpx.Client(timeout=120) as http:  # a new browser: the proxy picks any worker
         resumed = _checklist(_call(http, servers["proxy"], "checklist_start", session))
     assert answered["step"] != started["step"] or answered["progress"] != started["progress"]
