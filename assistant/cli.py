@@ -566,7 +566,7 @@ KNOWLEDGE_ACTIONS = {
 
 
 def _add_knowledge_parser(sub: Any) -> None:
-    from assistant.knowledge.overlay import COLLECTIONS
+    from assistant.knowledge.overlay import COLLECTIONS, CONFIDENCES
 
     p = sub.add_parser("knowledge", help="知識ベースの補正（事実の確認・修正、履歴、取り消し、書き出し、公式の表の取り込み）")
     p.set_defaults(func=cmd_knowledge)
@@ -599,7 +599,7 @@ def _add_knowledge_parser(sub: Any) -> None:
     q.add_argument("--add", action="append", help="一覧の項目に足す（繰り返し指定できます）")
     q.add_argument("--remove", action="append", help="一覧の項目から除く（繰り返し指定できます）")
     q.add_argument("--clear", action="store_true", help="値を空（不明）にする")
-    q.add_argument("--confidence", choices=["確認済み", "要確認"], help="補正後の確度")
+    q.add_argument("--confidence", choices=list(CONFIDENCES), help="補正後の確度")
     q.add_argument("--source", help="根拠: 登録した文書（doc-… / ファイル名 / 題名）、sources.yaml の id、又は引用元の書誌")
     q.add_argument("--page", help="出典のページや節（例: p.12）")
     q.add_argument("--as-of", dest="as_of", help="出典の時点（YYYY-MM-DD）")
@@ -622,7 +622,7 @@ def _add_knowledge_parser(sub: Any) -> None:
                    help="列の対応を指定する（例: 準ずる事務=analogous_statutory_affair、備考欄=-）。繰り返し指定できます")
     q.add_argument("--as-of", dest="as_of", help="表の時点（YYYY-MM-DD。取り込むときは必須）")
     q.add_argument("--title", help="表の題名（出典の一覧に表示。省略するとファイル名）")
-    q.add_argument("--confidence", choices=["確認済み", "要確認"], default="確認済み", help="取り込んだ事実の確度（既定: 確認済み）")
+    q.add_argument("--confidence", choices=list(CONFIDENCES), default="確認済み", help="取り込んだ事実の確度（既定: 確認済み）")
     who(q)
 
     q = actions.add_parser("merge", help="書き出した補正を corpus/ のファイルに取り込む（保守する人向け）")
@@ -632,6 +632,8 @@ def _add_knowledge_parser(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from assistant.knowledge.overlay import CONFIDENCES
+
     parser = argparse.ArgumentParser(prog="assistant", description="独自利用事務 情報連携 事前相談アシスタント")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -660,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="元のファイルを保管する（既定は保管しない。保管したファイルは --remove で削除される）",
     )
-    p.add_argument("--confidence", choices=["確認済み", "要確認"], help="確度（既定: --official なら確認済み、それ以外は要確認）")
+    p.add_argument("--confidence", choices=list(CONFIDENCES), help="確度（既定: --official なら確認済み、それ以外は要確認）")
     p.add_argument("--scope", default="public", choices=["public", "municipality"],
                    help="範囲: public（すべての利用者）/ municipality（--municipality の団体の利用者だけ）")
     p.add_argument("--municipality", help="団体の資料のときの団体名")

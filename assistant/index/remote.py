@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,7 +140,7 @@ def _insert(connection: Any, rows: list[dict[str, Any]]) -> None:
 
 def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], None] | None = None) -> Any:
     from assistant.index.locks import index_lock
-    from assistant.index.store import BuildReport, add_vectors, all_chunks, build_manifest, document_store
+    from assistant.index.store import BuildReport, _new_build_id, add_vectors, all_chunks, build_manifest, document_store
 
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -149,7 +148,7 @@ def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], Non
     with index_lock(settings):
         store = document_store(settings)
         chunks = all_chunks(knowledge, store)
-        build_id = f"build-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        build_id = _new_build_id()
         say(f"{len(chunks)} チャンクを解析しています（形態素解析と埋め込みベクトル）")
         t0 = time.perf_counter()
         embedder = get_embedder(settings)

@@ -295,11 +295,14 @@ class DocumentStore:
             return IngestResult(label, "error", f"種別 {kind!r} は使えません（{', '.join(DOCUMENT_KINDS)}）")
         try:
             as_of = iso_date(as_of) if as_of is not None and as_of.strip() else None
+        except InputError as exc:
+            return IngestResult(label, "error", f"時点: {exc}")
+        try:
             confidence, scope, municipality = _check_options(official, confidence, scope, municipality)
             if title is not None and (not title.strip() or len(title) > MAX_TITLE_CHARS):
                 raise InputError(f"タイトルは 1〜{MAX_TITLE_CHARS} 文字で入力してください")
         except InputError as exc:
-            return IngestResult(label, "error", f"時点: {exc}" if "日付" in str(exc) else str(exc))
+            return IngestResult(label, "error", str(exc))
         title = clean_text(title).strip() if title is not None else None
         identity = Path(origin) if origin is not None else path
         try:

@@ -17,7 +17,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from assistant.ingest.docstore import DocumentStore, IngestResult, PreparedDocument
+from assistant.ingest.docstore import SCOPE_PUBLIC, DocumentStore, IngestResult, PreparedDocument
 from assistant.ingest.limits import ReadLimits
 from assistant.ingest.loaders import LOADERS
 
@@ -35,7 +35,7 @@ class IngestOptions:
     official: bool = False
     keep_original: bool = False
     confidence: str | None = None  # None: 確認済み when official, else 要確認
-    scope: str = "public"
+    scope: str = SCOPE_PUBLIC
     municipality: str | None = None
 
 

@@ -286,10 +286,11 @@ def load_knowledge(root: Path, overlay: Overlay | None = None, *, cache_dir: Pat
     process start does not parse and validate the same YAML again."""
     root = Path(root)
     files = sorted([*root.glob("*.yaml"), *(root / "guidance").glob("*.md")])
-    cached = _cache_file(cache_dir, root, files) if cache_dir is not None else None
+    content_hash = _hash_files(files)
+    cached = _cache_file(cache_dir, root, content_hash) if cache_dir is not None else None
     knowledge = _read_cached(cached) if cached is not None else None
     if knowledge is None:
-        knowledge = _load_validated(root, files)
+        knowledge = _load_validated(root, files, content_hash)
         if cached is not None:
             _write_cached(cached, knowledge)
     if overlay is not None:
@@ -302,9 +303,9 @@ def load_knowledge(root: Path, overlay: Overlay | None = None, *, cache_dir: Pat
 KNOWLEDGE_CACHE_PREFIX = "knowledge-"
 
 
-def _cache_file(cache_dir: Path, root: Path, files: list[Path]) -> Path:
+def _cache_file(cache_dir: Path, root: Path, content_hash: str) -> Path:
     code = [Path(__file__), Path(__file__).with_name("models.py")]
-    digest = hashlib.sha256(f"{root.resolve()}|{_hash_files(files)}|{_hash_files(code)}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{root.resolve()}|{content_hash}|{_hash_files(code)}".encode()).hexdigest()[:16]
     return Path(cache_dir) / f"{KNOWLEDGE_CACHE_PREFIX}{digest}.pickle"
 
 
@@ -332,7 +333,7 @@ def _write_cached(path: Path, knowledge: Knowledge) -> None:
         pass  # a read-only or full cache folder only costs the next start its validation
 
 
-def _load_validated(root: Path, files: list[Path]) -> Knowledge:
+def _load_validated(root: Path, files: list[Path], content_hash: str) -> Knowledge:
     required = [
         "classifier.yaml", "cases.yaml", "statutory.yaml", "notifications.yaml", "notification-rules.yaml", "procedure.yaml",
         "qa.yaml", "routing.yaml",
@@ -377,7 +378,7 @@ def _load_validated(root: Path, files: list[Path]) -> Knowledge:
         notification_rules=_validate(
             NotificationRules, _read_yaml(root / "notification-rules.yaml"), "notification-rules.yaml", "(root)"
         ),
-        content_hash=_hash_files(files),
+        content_hash=content_hash,
         files=[str(p.relative_to(root)) for p in files],
     )
     _check_references(knowledge)
