@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from assistant.textnorm import normalize
@@ -30,8 +30,10 @@ class Chunk:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field: dataclasses.asdict deep-copies every value, which dominated writing a large index.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["sources"] = list(self.sources)
+        data["meta"] = dict(self.meta)
         data["content_hash"] = self.content_hash
         return data
 
@@ -50,6 +52,9 @@ class Chunk:
             meta=dict(data.get("meta", {})),
             instruction_like=bool(data.get("instruction_like", False)),
         )
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Chunk))
 
 
 def make_chunk(**fields: Any) -> Chunk:

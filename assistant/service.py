@@ -34,6 +34,14 @@ STALE_REASONS = {
 PointerStamp = Any  # assistant.index.store.published_stamp
 
 
+# One question of each main kind: a case, a notification, a stage of the procedure.
+REHEARSAL_QUESTIONS = (
+    "子どもの医療費助成で地方税関係情報を照会できますか",
+    "号ずれの修正だけの場合はどの届出ですか",
+    "届出の前に何を準備しますか",
+)
+
+
 class _Served:
     """One opened index and the components built on it, each created once, on first use."""
 
@@ -174,7 +182,7 @@ class Assistant:
         from assistant.index.store import IndexError_, index_status
 
         if self.auto_build:
-            status = index_status(self.settings, self.knowledge)
+            status = index_status(self.settings, self.knowledge, full=False)
             heal = status["state"] == "broken" and not status.get("fallback_build")
             if status["state"] in {"missing", "stale"} or heal:
                 self._auto_build(status)
@@ -273,7 +281,7 @@ class Assistant:
         """What is served and what is on disk, side by side (they differ until the next request switches)."""
         from assistant.index.store import index_status
 
-        disk = index_status(self.settings, self.knowledge)
+        disk = index_status(self.settings, self.knowledge, full=False)
         served = self.served_index()
         return {"served": served, "disk": disk, "in_sync": bool(served) and served["build_id"] == disk.get("build_id")}
 
@@ -344,8 +352,16 @@ class Assistant:
         return Answerer(knowledge or self.knowledge, retriever, classifier, reader, self.settings)
 
     def warm_up(self) -> None:
-        """Load everything a first answer needs (index, models, advisors)."""
-        _ = self.answerer
+        """Load everything a first answer needs (index, models, advisors), then answer rehearsal questions
+        (nothing is stored), so the caches made on first use (vector segment, filter masks, the masker's
+        patterns) are ready before the first real question."""
+        from assistant.dialogue.state import ConversationState
+        from assistant.privacy import mask_personal_data
+
+        answerer = self.answerer
+        learned = getattr(self.reader, "learned", self.reader)  # an LLM reading is not rehearsed
+        for question in REHEARSAL_QUESTIONS:
+            answerer.respond(learned.read(mask_personal_data(question)[0]), ConversationState())
 
     def warm_up_in_background(self, on_error: Callable[[Exception], None] | None = None) -> threading.Thread:
         """Start `warm_up` in a daemon thread (the web page answers meanwhile; a first question waits for it).

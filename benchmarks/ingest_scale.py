@@ -11,6 +11,7 @@ Run: .venv/bin/python benchmarks/ingest_scale.py [--docs 10000]   (10,000 docume
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -68,16 +69,26 @@ def _reuse_model_caches(shared: Path, cache_dir: Path) -> None:
             target.symlink_to(item)
 
 
+@contextlib.contextmanager
+def _work_folder(keep: Path | None):
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="ingest-scale-") as tmp:
+            yield tmp
+    else:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield str(keep)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (home and collection) afterwards")
     args = parser.parse_args()
     from assistant.config import load_settings as settings_now
 
     shared_cache = settings_now().cache_dir
-    with tempfile.TemporaryDirectory(prefix="ingest-scale-") as tmp:
+    with _work_folder(args.keep) as tmp:
         os.environ["ASSISTANT_HOME"] = str(Path(tmp) / "home")
-        os.environ.setdefault("ASSISTANT_HOME", str(Path(tmp) / "home"))
         from assistant.config import apply_offline_environment, load_settings
 
         apply_offline_environment()

@@ -1,8 +1,10 @@
 """Checksums of an index build, and the private working copy of its Chroma files.
 
-Every file of a build is listed with its sha256 in the manifest when the build is written. Before
-a build is used, its files are checked against that list, so a damaged or missing file gives a
-clear message instead of reaching the native vector library (a damaged HNSW file can crash it).
+Every file of a build is listed with its sha256 in the manifest when the build is written, and with
+its stamp (size, modification time, inode). Before a build is used, its files are checked against that
+list, so a damaged or missing file gives a clear message instead of reaching the native vector library
+(a damaged HNSW file can crash it). A file whose stamp is unchanged was not written since the build was
+sealed and is not read again; any other file is hashed. `assistant index status` hashes every file.
 Chroma also rewrites its files whenever it opens them, so each process opens a verified copy of
 the Chroma folder, made file by file from the manifest, and deletes it when the index is closed.
 """
@@ -42,6 +44,26 @@ def build_checksums(folder: Path) -> dict[str, str]:
     }
 
 
+def file_stamp(path: Path) -> list[int]:
+    """What changes when a file is written or replaced: size, modification time and inode."""
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def build_stamps(folder: Path, names: list[str]) -> dict[str, list[int]]:
+    return {name: file_stamp(folder / name) for name in names}
+
+
+def unchanged_since_sealed(path: Path, manifest: dict[str, Any], name: str) -> bool:
+    stamps = manifest.get("stamps")
+    if not isinstance(stamps, dict) or name not in stamps:
+        return False
+    try:
+        return file_stamp(path) == list(stamps[name])
+    except OSError:
+        return False
+
+
 @dataclass
 class BuildCheck:
     build_id: str
@@ -66,8 +88,10 @@ class BuildCheck:
         return f"索引 {self.build_id} が壊れています: " + "、".join(parts) if parts else f"索引 {self.build_id} は正常です"
 
 
-def verify_build(folder: Path, manifest: dict[str, Any], *, skip_prefix: str | None = None) -> BuildCheck:
-    """Compare the files of a build with the checksums of its manifest."""
+def verify_build(
+    folder: Path, manifest: dict[str, Any], *, skip_prefix: str | None = None, full: bool = False
+) -> BuildCheck:
+    """Compare the files of a build with the checksums of its manifest (`full`: hash even unchanged files)."""
     check = BuildCheck(folder.name)
     expected: dict[str, str] | None = manifest.get("files")
     if not isinstance(expected, dict) or not expected:
@@ -79,7 +103,7 @@ def verify_build(folder: Path, manifest: dict[str, Any], *, skip_prefix: str | N
         path = folder / name
         if not path.is_file():
             check.missing.append(name)
-        elif sha256_file(path) != checksum:
+        elif (full or not unchanged_since_sealed(path, manifest, name)) and sha256_file(path) != checksum:
             check.damaged.append(name)
     if skip_prefix is None:
         present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
@@ -87,9 +111,12 @@ def verify_build(folder: Path, manifest: dict[str, Any], *, skip_prefix: str | N
     return check
 
 
-def copy_verified(source: Path, target: Path, checksum: str) -> bool:
-    """Copy one file while hashing it; False when the copy does not match the checksum."""
+def copy_verified(source: Path, target: Path, checksum: str, manifest: dict[str, Any], name: str) -> bool:
+    """Copy one file of a build; False when it does not match its checksum (hashed unless its stamp is unchanged)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if unchanged_since_sealed(source, manifest, name):
+        shutil.copyfile(source, target)
+        return True
     digest = hashlib.sha256()
     with source.open("rb") as reader, target.open("wb") as writer:
         for block in iter(lambda: reader.read(_BLOCK), b""):
@@ -111,7 +138,7 @@ def working_copy(folder: Path, manifest: dict[str, Any]) -> tuple[Path | None, B
         if not source.is_file():
             check.missing.append(name)
             continue
-        if not copy_verified(source, root / name, checksum):
+        if not copy_verified(source, root / name, checksum, manifest, name):
             check.damaged.append(name)
     if not check.ok:
         shutil.rmtree(root, ignore_errors=True)

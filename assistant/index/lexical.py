@@ -34,7 +34,7 @@ class LexicalIndex:
         self.indptr = indptr.astype(np.int64, copy=False)
         self.indices = indices.astype(np.int32, copy=False)
         self.counts = counts.astype(np.float32, copy=False)
-        self._prepare()
+        self._prepared = False  # the column view is made on the first query (an update builds several indexes)
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -86,8 +86,10 @@ class LexicalIndex:
     def rows(self) -> int:
         return len(self.indptr) - 1
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         """Column view and corpus statistics for scoring."""
+        if self._prepared:
+            return
         rows = self.rows
         n_terms = len(self.vocab_dict)
         row_of_entry = np.repeat(np.arange(rows, dtype=np.int32), np.diff(self.indptr))
@@ -101,9 +103,11 @@ class LexicalIndex:
         df = np.diff(self._col_ptr).astype(np.float64)
         with np.errstate(divide="ignore"):
             self._idf = np.where(df > 0, np.log(1 + (rows - df + 0.5) / (df + 0.5)), 0.0).astype(np.float32)
+        self._prepared = True
 
     def get_scores(self, tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every chunk for the query tokens (each occurrence counts, as in bm25s)."""
+        self.prepare()
         scores = np.zeros(self.rows, dtype=np.float32)
         for token in tokens:
             column = self.vocab_dict.get(token)

@@ -140,7 +140,7 @@ def _insert(connection: Any, rows: list[dict[str, Any]]) -> None:
 
 def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], None] | None = None) -> Any:
     from assistant.index.locks import index_lock
-    from assistant.index.store import BuildReport, _new_build_id, add_vectors, all_chunks, build_manifest, document_store
+    from assistant.index.store import BuildReport, _new_build_id, add_vectors, all_chunks, build_manifest, chunk_summary, document_store
 
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -164,7 +164,7 @@ def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], Non
             timings["chroma_seconds"] = time.perf_counter() - t0
             say("チャンクをデータベースに保存しています")
             t0 = time.perf_counter()
-            manifest = build_manifest(build_id, knowledge, store, embedder, chunks) | {"collection": collection_name}
+            manifest = build_manifest(build_id, knowledge, store, embedder, chunk_summary(chunks)) | {"collection": collection_name}
             with _engine(settings).connect().execution_options(write=True) as connection, connection.begin():
                 _insert(connection, _rows(build_id, chunks, analysed.tokens, 0))
                 old = connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()
@@ -228,7 +228,7 @@ def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared:
         texts.update(document_texts(new_chunks))
         from assistant.index.store import documents_fingerprint
 
-        records = store.records()
+        records = store.record_heads()
         with engine.connect().execution_options(write=True) as connection, connection.begin():
             connection.execute(delete(index_chunks).where(index_chunks.c.build_id == row.build_id,
                                                           index_chunks.c.source_id.in_(removed)))
@@ -267,6 +267,7 @@ class RemoteSearchIndex:
             ).all()
         self.chunks = [Chunk.from_dict(json.loads(r.chunk)) for r in rows]
         self.bm25 = LexicalIndex.from_tokens([json.loads(r.tokens) for r in rows])
+        self.bm25.prepare()
         self.collection = chroma_server(settings.chroma_url).get_collection(row.collection)
         self.by_id = {c.source_id: c for c in self.chunks}
         self.position = {c.source_id: i for i, c in enumerate(self.chunks)}
@@ -303,7 +304,7 @@ def remote_status(settings: Any, knowledge: Any) -> dict[str, Any]:
     status: dict[str, Any] = {
         "backend": "chroma-server",
         "chroma_url": settings.chroma_url,
-        "documents_registered": len(store.records()),
+        "documents_registered": len(store.record_heads()),
         "damaged_document_records": store.damaged_records(),
     }
     row = _state(settings)

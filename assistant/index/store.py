@@ -21,12 +21,14 @@ import shutil
 import time
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from filelock import FileLock
 
 from assistant.chunk import Chunk
@@ -38,6 +40,7 @@ from assistant.index.integrity import (
     MANIFEST,
     BuildCheck,
     build_checksums,
+    build_stamps,
     copy_verified,
     remove_stale_working_copies,
     verify_build,
@@ -56,6 +59,7 @@ CHROMA_BATCH = 1000
 INDEX_FORMAT = 3
 CHUNKS_FILE = "chunks.jsonl"
 TOKENS_FILE = "tokens.jsonl"
+ROWS_FILE = "rows.json"  # (source id, document id) of each row, so an update need not parse every chunk
 LEXICAL_DIR = "bm25"
 
 
@@ -71,8 +75,12 @@ def chroma_client(path: Path):  # noqa: ANN201 - chromadb types are heavy to imp
 
 
 def documents_fingerprint(store: DocumentStore) -> str:
+    return fingerprint_of(store.record_heads())
+
+
+def fingerprint_of(heads: list[dict[str, Any]]) -> str:
     digest = hashlib.sha256()
-    for record in store.records():
+    for record in heads:
         digest.update(
             f"{record['doc_id']}:{record['content_hash']}:{record['kind']}:{record['as_of']}:{record['title']}:"
             f"{record.get('official', False)}:{record.get('format')}".encode()
@@ -137,8 +145,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def chroma_metadata(chunk: Chunk) -> dict[str, Any]:
-    return {"kind": chunk.kind, "as_of": chunk.as_of, "confidence": chunk.confidence, "origin": chunk.origin,
-            "title": chunk.title, "instruction_like": chunk.instruction_like}
+    """What a vector query filters on. The text stays in the build's chunk file: Chroma would keep a second copy
+    and a full-text index of every text, most of its database, which no query here uses."""
+    return {"kind": chunk.kind, "as_of": chunk.as_of, "confidence": chunk.confidence}
 
 
 def add_vectors(collection: Any, chunks: list[Chunk], vectors: np.ndarray) -> None:
@@ -149,7 +158,6 @@ def add_vectors(collection: Any, chunks: list[Chunk], vectors: np.ndarray) -> No
             ids=[c.source_id for c in batch],
             embeddings=vectors[start : start + len(batch)],
             metadatas=[chroma_metadata(c) for c in batch],
-            documents=[c.text for c in batch],
         )
 
 
@@ -178,9 +186,8 @@ def flush_log(folder: Path) -> None:
     client = chroma_client(folder)
     try:
         collection = client.get_collection(COLLECTION)
-        sample = collection.get(limit=1, include=["embeddings", "metadatas", "documents"])
-        collection.upsert(ids=sample["ids"], embeddings=sample["embeddings"], metadatas=sample["metadatas"],
-                          documents=sample["documents"])
+        sample = collection.get(limit=1, include=["embeddings", "metadatas"])
+        collection.upsert(ids=sample["ids"], embeddings=sample["embeddings"], metadatas=sample["metadatas"])
         collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD, "batch_size": 100}})
     finally:
         client.close()
@@ -197,13 +204,42 @@ def _write_chroma(folder: Path, chunks: list[Chunk], vectors: np.ndarray) -> Non
 
 
 def _write_lexical(folder: Path, chunks: list[Chunk], tokens: list[list[str]], lexical: LexicalIndex) -> None:
-    with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    with (folder / TOKENS_FILE).open("w", encoding="utf-8") as handle:
-        for row in tokens:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    # orjson: the standard encoder took most of the time of writing a 50,000-chunk build.
+    _write_lines(
+        folder,
+        [orjson.dumps(chunk.to_dict()) for chunk in chunks],
+        [orjson.dumps(row) for row in tokens],
+        [_row_of(chunk) for chunk in chunks],
+        lexical,
+    )
+
+
+def _row_of(chunk: Chunk) -> tuple[str, str | None]:
+    return chunk.source_id, chunk.meta.get("doc_id")
+
+
+def _write_lines(folder: Path, chunk_lines: list[bytes], token_lines: list[bytes], rows: list[tuple[str, str | None]],
+                 lexical: LexicalIndex) -> None:
+    """The build's chunk and token files (one JSON line per chunk), the row list and the lexical index."""
+    with (folder / CHUNKS_FILE).open("wb") as handle:
+        handle.writelines(line + b"\n" for line in chunk_lines)
+    with (folder / TOKENS_FILE).open("wb") as handle:
+        handle.writelines(line + b"\n" for line in token_lines)
+    (folder / ROWS_FILE).write_bytes(orjson.dumps(rows))
     lexical.save(folder / LEXICAL_DIR)
+
+
+def _raw_lines(path: Path) -> list[bytes]:
+    with path.open("rb") as handle:
+        return [line.rstrip(b"\n") for line in handle if line.strip()]
+
+
+def _read_rows(folder: Path, chunk_lines: list[bytes]) -> list[tuple[str, str | None]]:
+    """(source id, document id) per row; from the chunk lines for a build written before the row list."""
+    try:
+        return [(str(sid), doc) for sid, doc in orjson.loads((folder / ROWS_FILE).read_bytes())]
+    except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
+        return [_row_of(Chunk.from_dict(orjson.loads(line))) for line in chunk_lines]
 
 
 def _fallback_is_safe(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -247,29 +283,54 @@ def _new_build_id() -> str:
     return f"build-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def build_manifest(
-    build_id: str, knowledge: Knowledge, store: DocumentStore, embedder: Embedder, chunks: list[Chunk]
-) -> dict[str, Any]:
-    """What a build holds, without the file checksums (added when the files are written)."""
+def chunk_summary(chunks: list[Chunk]) -> dict[str, Any]:
+    """The manifest's account of a build's chunks."""
     return {
-        "format": INDEX_FORMAT,
-        "build_id": build_id,
-        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "chunks": len(chunks),
-        "documents": len(store.records()),
-        "corpus_hash": knowledge.content_hash,
-        "documents_fingerprint": documents_fingerprint(store),
-        "embedding_model": embedder.model_id,
-        "embedding_dimension": embedder.dimension,
         "kinds": _count_kinds(chunks),
         "instruction_like_chunks": sum(1 for c in chunks if c.instruction_like),
         "document_texts": document_texts(chunks),
     }
 
 
+def changed_summary(old: dict[str, Any], dropped: list[Chunk], added: list[Chunk], doc_ids: set[str]) -> dict[str, Any]:
+    """The account of a build after an incremental change, from the previous one (no pass over every chunk)."""
+    kinds = Counter(old.get("kinds") or {})
+    kinds.subtract(Counter(c.kind for c in dropped))
+    kinds.update(Counter(c.kind for c in added))
+    texts = {k: v for k, v in (old.get("document_texts") or {}).items() if k not in doc_ids}
+    texts.update(document_texts(added))
+    flagged = int(old.get("instruction_like_chunks") or 0) - sum(c.instruction_like for c in dropped)
+    return {
+        "chunks": int(old["chunks"]) - len(dropped) + len(added),
+        "kinds": {kind: n for kind, n in kinds.items() if n > 0},
+        "instruction_like_chunks": flagged + sum(c.instruction_like for c in added),
+        "document_texts": dict(sorted(texts.items())),
+    }
+
+
+def build_manifest(
+    build_id: str, knowledge: Knowledge, store: DocumentStore, embedder: Embedder, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """What a build holds, without the file checksums (added when the files are written)."""
+    heads = store.record_heads()
+    return {
+        "format": INDEX_FORMAT,
+        "build_id": build_id,
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "documents": len(heads),
+        "corpus_hash": knowledge.content_hash,
+        "documents_fingerprint": fingerprint_of(heads),
+        "embedding_model": embedder.model_id,
+        "embedding_dimension": embedder.dimension,
+        **summary,
+    }
+
+
 def _publish(settings: Settings, tmp: Path, build_id: str, manifest: dict[str, Any]) -> Path:
     """Seal the build (checksums), rename it into place and point CURRENT at it; prune old builds."""
     manifest["files"] = build_checksums(tmp)
+    manifest["stamps"] = build_stamps(tmp, list(manifest["files"]))
     write_json_atomic(tmp / MANIFEST, manifest)
     final = settings.index_dir / build_id
     os.rename(tmp, final)
@@ -343,7 +404,7 @@ def _build_locked(
         timings["chroma_seconds"] = time.perf_counter() - t0
         checkpoint("chroma")
         say("ファイルのチェックサムを記録しています")
-        manifest = build_manifest(build_id, knowledge, store, embedder, chunks)
+        manifest = build_manifest(build_id, knowledge, store, embedder, chunk_summary(chunks))
         final = _publish(settings, tmp, build_id, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -387,8 +448,8 @@ def changed_chunks(
 
 
 def _read_lines(path: Path) -> list[Any]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    with path.open("rb") as handle:
+        return [orjson.loads(line) for line in handle if line.strip()]
 
 
 def update_index(
@@ -424,13 +485,18 @@ def update_index(
         t0 = time.perf_counter()
         new_chunks, analysed = changed_chunks(settings, store, doc_ids, prepared)
         timings["analyse_seconds"] = time.perf_counter() - t0
-        old_chunks = [Chunk.from_dict(d) for d in _read_lines(folder / CHUNKS_FILE)]
-        old_tokens = _read_lines(folder / TOKENS_FILE)
-        dropped = [i for i, c in enumerate(old_chunks) if c.meta.get("doc_id") in doc_ids]
+        # The rows that stay are copied as they are written; only the dropped ones are parsed.
+        chunk_lines = _raw_lines(folder / CHUNKS_FILE)
+        token_lines = _raw_lines(folder / TOKENS_FILE)
+        rows = _read_rows(folder, chunk_lines)
+        if not len(rows) == len(chunk_lines) == len(token_lines):
+            raise IndexError_(f"索引 {folder.name} の行数が一致しません。`assistant index rebuild` を実行してください")
+        dropped = [i for i, (_sid, doc_id) in enumerate(rows) if doc_id in doc_ids]
         dropped_set = set(dropped)
-        kept = [c for i, c in enumerate(old_chunks) if i not in dropped_set]
-        chunks = kept + new_chunks
-        ids = [c.source_id for c in chunks]
+        dropped_chunks = [Chunk.from_dict(orjson.loads(chunk_lines[i])) for i in dropped]
+        keep = [i for i in range(len(rows)) if i not in dropped_set]
+        new_rows = [rows[i] for i in keep] + [_row_of(c) for c in new_chunks]
+        ids = [sid for sid, _doc_id in new_rows]
         if len(set(ids)) != len(ids):
             raise IndexError_("チャンク ID が重複しています（corpus を確認してください）")
         build_id = _new_build_id()
@@ -440,14 +506,20 @@ def update_index(
             say(f"{len(doc_ids)} 件の文書の索引を更新しています（削除 {len(dropped)}、追加 {len(new_chunks)} チャンク）")
             t0 = time.perf_counter()
             lexical = LexicalIndex.load(folder / LEXICAL_DIR).without(dropped).appended(analysed.tokens)
-            tokens = [t for i, t in enumerate(old_tokens) if i not in dropped_set] + analysed.tokens
-            _write_lexical(tmp, chunks, tokens, lexical)
+            _write_lines(
+                tmp,
+                [chunk_lines[i] for i in keep] + [orjson.dumps(c.to_dict()) for c in new_chunks],
+                [token_lines[i] for i in keep] + [orjson.dumps(t) for t in analysed.tokens],
+                new_rows,
+                lexical,
+            )
             timings["bm25_seconds"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            _update_chroma_copy(folder, old_manifest, tmp / CHROMA, [old_chunks[i].source_id for i in dropped],
+            _update_chroma_copy(folder, old_manifest, tmp / CHROMA, [rows[i][0] for i in dropped],
                                 new_chunks, analysed.vectors)
             timings["chroma_seconds"] = time.perf_counter() - t0
-            manifest = build_manifest(build_id, knowledge, store, get_embedder(settings), chunks)
+            summary = changed_summary(old_manifest, dropped_chunks, new_chunks, doc_ids)
+            manifest = build_manifest(build_id, knowledge, store, get_embedder(settings), summary)
             manifest["based_on"] = old_manifest.get("build_id")
             final = _publish(settings, tmp, build_id, manifest)
         except BaseException:
@@ -455,7 +527,7 @@ def update_index(
             raise
     return BuildReport(
         build_id=build_id,
-        chunks=len(chunks),
+        chunks=manifest["chunks"],
         documents=manifest["documents"],
         seconds=time.perf_counter() - started,
         size_bytes=_folder_size(final),
@@ -490,7 +562,7 @@ def _update_chroma_copy(
 ) -> None:
     """Copy the build's Chroma files (each checked against the manifest) and apply the change to the copy."""
     for name, checksum in sorted((manifest.get("files") or {}).items()):
-        if name.startswith(f"{CHROMA}/") and not copy_verified(source / name, target.parent / name, checksum):
+        if name.startswith(f"{CHROMA}/") and not copy_verified(source / name, target.parent / name, checksum, manifest, name):
             raise IndexError_(f"索引 {source.name} のファイル {name} が壊れています。`assistant index rebuild` を実行してください")
     client = chroma_client(target)
     try:
@@ -574,6 +646,7 @@ class SearchIndex:
         try:
             self.chunks = [Chunk.from_dict(d) for d in _read_lines(folder / CHUNKS_FILE)]
             self.bm25 = LexicalIndex.load(folder / LEXICAL_DIR)
+            self.bm25.prepare()
             client = chroma_client(chroma_path)
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _release, client, chroma_path.parent)
@@ -664,8 +737,9 @@ def open_index(settings: Settings, *, fallback: bool = True) -> SearchIndex:
         return index
 
 
-def index_status(settings: Settings, knowledge: Knowledge) -> dict[str, Any]:
-    """What is on disk: the published build, checked file by file against its manifest."""
+def index_status(settings: Settings, knowledge: Knowledge, *, full: bool = True) -> dict[str, Any]:
+    """What is on disk: the published build, checked file by file against its manifest (`full`: every file
+    hashed; otherwise only files written since the build was sealed)."""
     folder = current_build_dir(settings)
     if settings.chroma_url:
         from assistant.index.remote import remote_status
@@ -675,7 +749,7 @@ def index_status(settings: Settings, knowledge: Knowledge) -> dict[str, Any]:
     status: dict[str, Any] = {
         "index_dir": str(settings.index_dir),
         "exists": bool(folder and folder.is_dir()),
-        "documents_registered": len(store.records()),
+        "documents_registered": len(store.record_heads()),
         "damaged_document_records": store.damaged_records(),
     }
     if folder is None:
@@ -691,7 +765,7 @@ def index_status(settings: Settings, knowledge: Knowledge) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         status.update(state="broken", build_id=folder.name, error=_broken_message(f"manifest.json を読めません（{exc}）", fallback))
         return status
-    check = verify_build(folder, manifest)
+    check = verify_build(folder, manifest, full=full)
     stale = []
     if manifest.get("format") != INDEX_FORMAT or check.unverifiable:
         stale.append("index_format")

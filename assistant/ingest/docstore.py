@@ -151,8 +151,12 @@ class DocumentStore:
         """Every readable record (a damaged one is skipped; `index status` reports the count)."""
         return self.backend.all()
 
+    def record_heads(self) -> list[dict[str, Any]]:
+        """Every readable record without its chunks (cheap for the file store: see FileRecords.heads)."""
+        return self.backend.heads()[0]
+
     def damaged_records(self) -> list[str]:
-        return self.backend.damaged()
+        return self.backend.heads()[1]
 
     def chunks(self) -> list[Chunk]:
         return [Chunk.from_dict(c) for record in self.records() for c in record["chunks"]]
@@ -401,7 +405,7 @@ class DocumentStore:
 
     # -- records written by earlier versions --------------------------------------------------------
     def has_legacy_records(self) -> bool:
-        return any(record.get("format") != RECORD_FORMAT for record in self.records())
+        return any(record.get("format") != RECORD_FORMAT for record in self.record_heads())
 
     def upgrade_records(self) -> int:
         """Mask and screen records stored before ingest did so (their text may hold personal data)."""

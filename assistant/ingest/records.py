@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select, update
 
 metadata = MetaData()
@@ -30,11 +32,15 @@ documents_table = Table(
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file, fsync it and rename it over `path`."""
+    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -43,10 +49,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+HEADS_MEMO = ".record-heads.cache"  # not *.json: never taken for a record
+
+
+def record_head(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without its chunks: what lists, fingerprints and counts need."""
+    return {key: value for key, value in record.items() if key != "chunks"}
+
+
 class RecordStore(Protocol):
     """The records of ingested documents, by document id."""
 
     def all(self) -> list[dict[str, Any]]: ...
+
+    def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Every readable record without its chunks, and the names of the damaged ones."""
+        ...
 
     def damaged(self) -> list[str]: ...
 
@@ -82,7 +100,46 @@ class FileRecords:
         return [record for _path, record in self._read_all() if record is not None]
 
     def damaged(self) -> list[str]:
-        return [path.name for path, record in self._read_all() if record is None]
+        return self.heads()[1]
+
+    def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Read from a memo of the heads, keyed by each file's stamp (size, time, inode); only files written
+        since the memo was made are parsed, so ten thousand records cost a directory listing, not ten thousand reads."""
+        memo_path = self.folder / HEADS_MEMO
+        try:
+            memo = orjson.loads(memo_path.read_bytes())
+            memo = memo if isinstance(memo, dict) else {}
+        except (OSError, orjson.JSONDecodeError):
+            memo = {}
+        fresh: dict[str, Any] = {}
+        heads: list[dict[str, Any]] = []
+        damaged: list[str] = []
+        changed = False
+        for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
+            if not entry.name.endswith(".json") or not entry.is_file():
+                continue
+            info = entry.stat()
+            stamp = [info.st_size, info.st_mtime_ns, info.st_ino]
+            known = memo.get(entry.name)
+            if isinstance(known, dict) and known.get("stamp") == stamp:
+                head = known.get("head")
+            else:
+                changed = True
+                try:
+                    head = record_head(json.loads(Path(entry.path).read_text(encoding="utf-8")))
+                except (json.JSONDecodeError, OSError, AttributeError):
+                    head = None
+            fresh[entry.name] = {"stamp": stamp, "head": head}
+            if head is None:
+                damaged.append(entry.name)
+            else:
+                heads.append(head)
+        if changed or len(fresh) != len(memo):
+            try:
+                write_bytes_atomic(memo_path, orjson.dumps(fresh))
+            except OSError:
+                pass  # only a memo: the next call reads the files again
+        return heads, damaged
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         path = self._path(doc_id)
@@ -130,6 +187,9 @@ class DatabaseRecords:
             except json.JSONDecodeError:
                 continue
         return out
+
+    def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
+        return [record_head(record) for record in self.all()], self.damaged()
 
     def damaged(self) -> list[str]:
         bad = []

@@ -48,3 +48,33 @@ def test_municipal_material_answers_its_own_municipality_only(assistant) -> None
     assert not found(Audience("もみじ町")), "another municipality's material is left out"
     assert not found(Audience(None)), "an officer with no municipality recorded sees public material only"
     assert found(None), "the audience ends with its block"
+
+
+def test_filter_masks_equal_filtering_chunk_by_chunk(assistant) -> None:  # noqa: ANN001
+    import dataclasses
+
+    from assistant.retrieve.hybrid import Audience, ChunkColumns
+
+    base = assistant.index.chunks
+    chunks = [*base]
+    for n, chunk in enumerate(base[:40]):  # some municipal material of two municipalities
+        owner = "さくら市" if n % 2 else "みなと町"
+        chunks[n] = dataclasses.replace(chunk, meta=chunk.meta | {"scope": "municipality", "municipality": owner})
+    columns = ChunkColumns.of(chunks)
+    kinds = sorted({c.kind for c in chunks})
+    dates = sorted({c.as_of for c in chunks})
+    cases = [
+        Filters(),
+        Filters(kinds=(kinds[0],)),
+        Filters(kinds=tuple(kinds[:2]), confidence="確認済み"),
+        Filters(confidence="要確認"),
+        Filters(as_of_from=dates[len(dates) // 2]),
+        Filters(as_of_to=dates[len(dates) // 3], kinds=(kinds[-1],)),
+        Filters(audience=Audience()),
+        Filters(audience=Audience("さくら市")),
+        Filters(audience=Audience("いちょう村"), confidence="確認済み"),
+    ]
+    for filters in cases:
+        expected = [filters.accepts(c) for c in chunks]
+        assert filters.mask(columns).tolist() == expected, filters
+    assert 0 < sum(Filters(audience=Audience("さくら市")).mask(columns)) < len(chunks)
