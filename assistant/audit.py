@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, delete, insert, select
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.config import ConfigError
@@ -246,6 +246,14 @@ class AuditLog:
             log.exception("audit row for %s could not be written", action)
             return False
         return True
+
+    def recorded(self, action: str, session_id: str, turn: int) -> bool:
+        """Whether a row for this action on this turn exists (a re-sent message must not be counted twice)."""
+        query = select(func.count()).select_from(events).where(
+            events.c.action == action, events.c.session_id == session_id, events.c.turn == turn
+        )
+        with self.engine.connect() as connection:
+            return bool(connection.execute(query).scalar())
 
     def events(self, since: dt.datetime | None = None, action: str | None = None) -> list[AuditEvent]:
         query = select(events).order_by(events.c.at, events.c.id)

@@ -122,6 +122,12 @@ class Api:
                     return payload
         raise RequestFailed(f"{name}: the event stream ended without a result")
 
+    def reconnect(self) -> None:
+        """New connections, keeping the proxy's cookie (a browser after a failed request)."""
+        cookies = self.http.cookies
+        self.http.close()
+        self.http = httpx.Client(timeout=REQUEST_TIMEOUT_S, cookies=cookies)
+
     def close(self) -> None:
         self.http.close()
 
@@ -134,6 +140,9 @@ class Results:
     chat_acks: list[tuple[str, int, str, str]] = field(default_factory=list)  # session, turn, question, answer
     checklist_acks: list[tuple[str, int, str, str]] = field(default_factory=list)  # session, order, step, answer
     not_started: int = 0
+    # Requests whose answer did not arrive (a cut connection, an error) and that the user sent again, as a
+    # person does after an error: a chat question again with the history they have, a checklist by reopening it.
+    resent: list[str] = field(default_factory=list)
     # Session ids carry the run, so that a database that already holds earlier runs verifies this one only.
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
@@ -144,6 +153,10 @@ class Results:
     def failed(self, message: str) -> None:
         with self.lock:
             self.failures.append(message[:300])
+
+    def resending(self, message: str) -> None:
+        with self.lock:
+            self.resent.append(message[:300])
 
 
 def chat_user(url: str, number: int, turns: int, deadline: float, results: Results, seed: int) -> None:
@@ -161,14 +174,26 @@ def chat_user(url: str, number: int, turns: int, deadline: float, results: Resul
             base = QUESTIONS[number % len(QUESTIONS)] if turn == 1 else FOLLOW_UPS[(number + turn) % len(FOLLOW_UPS)]
             question = f"{base}（照合 U{number:03d}-T{turn}）"
             started = time.monotonic()
+            outputs = None
+            for attempt in range(2):  # a lost answer: the same question once more, with the same history
+                try:
+                    # chatbot, box, sources, suggestions, consultation list, result (no browser id: not listed)
+                    outputs = api.call("chat", session, question, history, "")
+                    break
+                except (RequestFailed, httpx.HTTPError, ValueError) as exc:
+                    if attempt:
+                        results.failed(f"chat {session} turn {turn}: {exc}")
+                    else:
+                        results.resending(f"chat {session} turn {turn}: {exc}")
+                        api.reconnect()
+            if outputs is None:
+                continue
             try:
-                # chatbot, box, sources, suggestions, consultation list, result (no browser id: not listed)
-                outputs = api.call("chat", session, question, history, "")
                 history, result = outputs[0], outputs[-1]
                 shown = re.findall(r"#cite-(\d+)-", str(history[-1].get("content") if history else ""))
                 shown_turn = int(shown[0]) if shown else int(result["turn"])  # the answer's [n] name its turn
-            except (RequestFailed, httpx.HTTPError, ValueError) as exc:
-                results.failed(f"chat {session} turn {turn}: {exc}")
+            except (IndexError, KeyError, TypeError, ValueError) as exc:
+                results.failed(f"chat {session} turn {turn}: unexpected outputs: {exc}")
                 continue
             results.timed("chat", started)
             with results.lock:
@@ -206,8 +231,16 @@ def checklist_user(url: str, number: int, deadline: float, results: Results, see
                 try:
                     result = checklist_result(api.call("checklist_answer", session, answer))
                 except (RequestFailed, httpx.HTTPError, ValueError) as exc:
-                    results.failed(f"checklist {session} step {last_step}: {exc}")
-                    break  # the page would show the same question again; this user starts over
+                    # The user opens the checklist again: it resumes at the first question without an answer
+                    # (the lost answer may have been stored or not), and they go on from there.
+                    results.resending(f"checklist {session} step {last_step}: {exc}")
+                    api.reconnect()
+                    try:
+                        result = checklist_result(api.call("checklist_start", session))
+                    except (RequestFailed, httpx.HTTPError, ValueError) as again:
+                        results.failed(f"checklist {session} step {last_step}: {exc}; reopening: {again}")
+                        break
+                    continue
                 results.timed("checklist", started)
                 if not result.get("accepted", True):
                     results.failed(f"checklist {session} step {last_step}: not recorded: {result.get('message')}")
@@ -262,22 +295,25 @@ def verify(database_url: str, results: Results) -> dict[str, Any]:
     sent: dict[str, list[tuple[str, str]]] = {}
     for session, _order, step, answer in sorted(results.checklist_acks, key=lambda a: (a[0], a[1])):
         sent.setdefault(session, []).append((step, stored_checklist_answer(step, answer)))
-    checklist_lost = checklist_misfiled = 0
+    checklist_lost = checklist_misfiled = checklist_unacknowledged = 0
     for session, expected in sent.items():
         kept = by_session.get(session, [])
-        if len(kept) < len(expected):
-            checklist_lost += len(expected) - len(kept)
-            problems.append(f"checklist lost: {session}: {len(kept)} of {len(expected)} stored")
-        wrong = sum(1 for a, b in zip(expected, kept) if a != b)
-        if wrong:
-            checklist_misfiled += wrong
-            problems.append(f"checklist misfiled: {session}: {[(a, b) for a, b in zip(expected, kept) if a != b][:2]}")
-    checklist_unacknowledged = sum(max(0, len(by_session.get(s, [])) - len(e)) for s, e in sent.items())
+        missing, extra = _unmatched(expected, kept)
+        checklist_unacknowledged += len(extra)
+        for step, answer in missing:
+            if any(s == step for s, _a in kept):
+                checklist_misfiled += 1
+                problems.append(f"checklist misfiled: {session}: {step}: sent {answer!r}, stored {[a for s, a in kept if s == step]}")
+            else:
+                checklist_lost += 1
+                problems.append(f"checklist lost: {session}: {step}")
 
     audited = Counter((r.action, r.session_id, r.turn) for r in audit_rows if r.action == "chat")
     audit_missing = sum(1 for s, t, _, _ in results.chat_acks if audited[("chat", s, t)] != 1)
     checklist_audited = Counter(r.session_id for r in audit_rows if r.action == "checklist")
-    audit_missing += sum(abs(checklist_audited[s] - len(e)) for s, e in sent.items())
+    # One row per stored answer; an answer stored without acknowledgement may lack its row (the worker stopped).
+    audit_missing += sum(max(0, len(e) - checklist_audited[s]) + max(0, checklist_audited[s] - len(by_session.get(s, [])))
+                         for s, e in sent.items())
     return {
         "chat_turns_lost": lost,
         "chat_turns_misfiled": misfiled,
@@ -289,6 +325,21 @@ def verify(database_url: str, results: Results) -> dict[str, Any]:
         "audit_rows_missing_or_doubled": audit_missing,
         "problems": problems[:20],
     }
+
+
+def _unmatched(expected: list[tuple[str, str]], kept: list[tuple[str, str]]) -> tuple[list, list]:
+    """Acknowledged (step, answer) pairs not found in order among the stored ones, and the stored ones left over
+    (answers whose acknowledgement was lost: stored, then sent again after reopening)."""
+    missing, extra, position = [], [], 0
+    for pair in expected:
+        found = next((i for i in range(position, len(kept)) if kept[i] == pair), None)
+        if found is None:
+            missing.append(pair)
+            continue
+        extra.extend(kept[position:found])
+        position = found + 1
+    extra.extend(kept[position:])
+    return missing, extra
 
 
 def guarded(user: Any, results: Results) -> Any:
@@ -334,6 +385,8 @@ def run_load(url: str, database_url: str, *, chat_users: int, checklist_users: i
         "chat_turns_acknowledged": len(results.chat_acks),
         "checklist_answers_acknowledged": len(results.checklist_acks),
         "chat_turns_not_started_before_the_limit": results.not_started,
+        "requests_sent_again_after_a_lost_answer": len(results.resent),
+        "sent_again_messages": dict(Counter(m.split(": ", 1)[-1][:80] for m in results.resent).most_common(5)),
         "failed_requests": len(results.failures),
         "failed_by_kind": dict(failed_by_kind),
         "failure_messages": dict(failure_kinds.most_common(5)),

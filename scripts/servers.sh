@@ -119,13 +119,17 @@ write_haproxy_config() {
 # a worker that stops accepting connections is taken out within about 2 s and its clients move to another worker.
 global
     maxconn 2000
+    tune.bufsize 65536  # a retried request must fit in one buffer (a long consultation's history)
     pidfile $STATE/haproxy.pid
 
 defaults
     mode http
     option forwardfor
-    option redispatch
+    option redispatch 1
     retries 3
+    # A request that reached a worker which then stopped before answering (no response at all) is sent to
+    # another worker; a stream already under way cannot be, and the page sends that question again.
+    retry-on conn-failure empty-response junk-response
     timeout connect 3s
     timeout client 10m
     timeout server 10m

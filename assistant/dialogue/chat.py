@@ -74,7 +74,8 @@ class ChatService:
 
     # -- public API ------------------------------------------------------------------------------
     def turn(
-        self, session_id: str, message: str, *, holder: str | None = None, audience: Audience | None = None
+        self, session_id: str, message: str, *, holder: str | None = None, audience: Audience | None = None,
+        seen_turns: int | None = None,
     ) -> dict[str, Any]:
         """Answer one message; the exchange and the new state are stored together, or not at all.
 
@@ -82,22 +83,28 @@ class ChatService:
         between this turn's read and its write, the turn is worked out again on the newer state,
         so no turn's context is overwritten. `holder` lists the session among the holder's
         consultations; `audience` limits the material searched (assistant.retrieve.hybrid).
+
+        `seen_turns` is the last turn the asker has received. When the session already holds the turn after it,
+        with this same message, the message was sent again after its answer was lost on the way (a connection
+        cut, a worker that stopped): that stored turn is returned, marked `replayed`, and nothing new is stored.
         """
         final: dict[str, Any] | None = None
-        for event in self._run(session_id, message, holder, audience, streaming=False):
+        for event in self._run(session_id, message, holder, audience, streaming=False, seen_turns=seen_turns):
             final = event.get("final", final)
         assert final is not None
         return final
 
     def stream(
-        self, session_id: str, message: str, *, holder: str | None = None, audience: Audience | None = None
+        self, session_id: str, message: str, *, holder: str | None = None, audience: Audience | None = None,
+        seen_turns: int | None = None,
     ) -> Iterator[Event]:
         """The turn as events: {"status": text} while working, {"delta": text} for each piece an LLM writes
         (only when one is configured), then {"final": result}, whose answer replaces what was streamed."""
-        yield from self._run(session_id, message, holder, audience, streaming=True)
+        yield from self._run(session_id, message, holder, audience, streaming=True, seen_turns=seen_turns)
 
     def _run(
-        self, session_id: str, message: str, holder: str | None, audience: Audience | None, *, streaming: bool
+        self, session_id: str, message: str, holder: str | None, audience: Audience | None, *, streaming: bool,
+        seen_turns: int | None = None,
     ) -> Iterator[Event]:
         session_id = validate_session_id(session_id)
         question = validate_question(message, self.assistant.settings.max_question_chars)
@@ -106,6 +113,10 @@ class ChatService:
         reading = self.assistant.read(masked)
         with _SESSION_LOCKS.hold(session_id):
             for attempt in range(MAX_CONFLICT_RETRIES):
+                replayed = self._stored_reply(session_id, masked, seen_turns)
+                if replayed is not None:
+                    yield {"final": replayed}
+                    return
                 record = self.store.load_session(KIND, session_id)
                 state = ConversationState.from_dict(record.state if record else None)
                 yield {"status": STATUS_ANSWERING}
@@ -131,6 +142,17 @@ class ChatService:
                 yield {"final": result | {"turn": number}}
                 return
         raise SessionConflict(f"セッション {session_id} には同時に多くの質問が届いたため、この質問は記録していません。もう一度送信してください")
+
+    def _stored_reply(self, session_id: str, masked: str, seen_turns: int | None) -> dict[str, Any] | None:
+        """The stored result of the turn after `seen_turns`, when that turn asked this same (masked) message."""
+        if seen_turns is None or self.store.turn_count(KIND, session_id) <= seen_turns:
+            return None
+        wanted = seen_turns + 1
+        stored = {t.role: t for t in self.store.turns(KIND, session_id) if t.turn == wanted}
+        user, reply = stored.get("user"), stored.get("assistant")
+        if user is None or reply is None or user.text != masked or not isinstance(reply.result, dict):
+            return None
+        return reply.result | {"turn": wanted, "replayed": True}
 
     def _compose(
         self, session_id: str, reading: Any, masked_kinds: list[str], state: ConversationState

@@ -102,6 +102,13 @@ def _sources_for(context: UIContext, result: dict[str, Any], turn: int, active: 
     )
 
 
+def _last_turn_shown(messages: list[Message], turn_map: dict[str, int] | None) -> int:
+    """The last turn this page has received: from its turn map, else (an API caller) from its answers."""
+    if turn_map:
+        return max(int(turn) for turn in turn_map.values())
+    return sum(1 for m in messages if m.get("role") == "assistant" and m.get("content") != FAILED_ANSWER)
+
+
 def _stream_answer(
     context: UIContext,
     viewer: Viewer,
@@ -123,6 +130,7 @@ def _stream_answer(
     require_owner(context, viewer, KIND, session)
     holder = _holder(viewer, browser)
     messages: list[Message] = [dict(m) for m in (history or [])]
+    seen = _last_turn_shown(messages, turn_map)
     messages.append({"role": "user", "content": markdown_text(question)})
     messages.append({"role": "assistant", "content": _working("回答を準備しています")})
     turns = dict(turn_map or {})
@@ -131,7 +139,8 @@ def _stream_answer(
     text = ""
     try:
         with friendly_errors():
-            for event in context.chat.stream(session, question, holder=holder, audience=viewer.audience):
+            events = context.chat.stream(session, question, holder=holder, audience=viewer.audience, seen_turns=seen)
+            for event in events:
                 if "status" in event and not text:
                     messages[-1] = {"role": "assistant", "content": _working(str(event["status"]))}
                 elif "delta" in event:
@@ -149,10 +158,11 @@ def _stream_answer(
         raise
     turn = int(final.get("turn") or 0)
     messages[-1] = {"role": "assistant", "content": answer_markdown(final.get("answer") or text, turn)}
-    context.audit.record(
-        CHAT, viewer.actor(), question=question, sources=source_ids(final.get("citations") or []),
-        session_id=session, turn=turn,
-    )
+    if not (final.get("replayed") and context.audit.recorded(CHAT, session, turn)):
+        context.audit.record(
+            CHAT, viewer.actor(), question=question, sources=source_ids(final.get("citations") or []),
+            session_id=session, turn=turn,
+        )
     turns[str(len(messages) - 1)] = turn
     if final.get("masked"):
         gr.Warning(masked_note(final["masked"]), title="個人情報のマスク")

@@ -254,3 +254,18 @@ def test_the_audience_reaches_the_search(chat: ChatService, monkeypatch: pytest.
     chat.turn("aud-1", "個人情報保護評価は必要ですか", audience=Audience("さくら市"))
     assert seen and set(seen) == {Audience("さくら市")}
     assert hybrid.current_audience() is None
+
+
+def test_a_message_sent_again_after_its_answer_was_lost_is_not_stored_twice(chat: ChatService) -> None:
+    first = chat.turn("resend", "子ども医療費助成で住民税の情報を照会したいです")
+    lost = chat.turn("resend", "届出はいつまでに出せばよいですか？", seen_turns=1)  # answered, never received
+    again = chat.turn("resend", "届出はいつまでに出せばよいですか？", seen_turns=1)
+    assert again["replayed"] and again["turn"] == lost["turn"] == 2
+    assert again["answer"] == lost["answer"] and again["citations"] == lost["citations"]
+    assert chat.store.turn_count("chat", "resend") == 2
+    # The same question asked again by someone who did receive the answer is a new turn.
+    asked_twice = chat.turn("resend", "届出はいつまでに出せばよいですか？", seen_turns=2)
+    assert asked_twice["turn"] == 3 and not asked_twice.get("replayed")
+    # A different message after the last turn seen is a new turn too.
+    other = chat.turn("resend", "条例の改正も必要ですか？", seen_turns=1)
+    assert other["turn"] == 4 and not other.get("replayed") and first["turn"] == 1

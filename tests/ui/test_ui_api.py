@@ -94,6 +94,29 @@ def test_chat_follow_up_history_and_feedback_are_stored(client: Client, running_
         client.predict(session, 99, "👍 役に立った", "", api_name="/chat_feedback")
 
 
+def test_a_question_sent_again_with_the_same_history_gets_the_stored_answer(
+    client: Client, running_app: RunningApp
+) -> None:
+    """What a page or tool does when an answer was lost on the way (a worker stopped): it sends the question
+    again, from a new connection, with the history it has, and gets the turn that was stored, once, with one
+    audit row."""
+    from assistant.audit import AuditLog
+    from assistant.dialogue.store import DialogueStore
+
+    session = "api-chat-resend"
+    first = client.predict(session, QUESTION, [], api_name="/chat")
+    follow = "その場合、届出はいつまでに出せばよいですか？"
+    answered = client.predict(session, follow, first[0], api_name="/chat")
+    reconnected = Client(running_app.url, verbose=False)  # the page's own state was in the worker that stopped
+    again = reconnected.predict(session, follow, first[0], api_name="/chat")
+    assert again[5]["turn"] == answered[5]["turn"] == 2 and again[5]["replayed"]
+    assert again[5]["answer"] == answered[5]["answer"] and len(again[0]) == 4
+    url = f"sqlite:///{running_app.home / 'assistant.db'}"
+    assert DialogueStore(url).turn_count("chat", session) == 2
+    rows = [e for e in AuditLog(url, purge_now=False).events(action="chat") if e.session_id == session]
+    assert sorted(e.turn for e in rows) == [1, 2]
+
+
 def test_an_empty_question_changes_nothing_and_bad_input_is_refused_in_japanese(
     client: Client, running_app: RunningApp
 ) -> None:
