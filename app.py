@@ -74,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_app(context)
     from assistant.ui.layout import launch_options
 
-    # Loaded after the page is built, so as not to slow it; the page answers meanwhile and a first question waits.
+    print(f"http://{settings.host}:{settings.port}/ で起動します（終了: Ctrl-C）", flush=True)
+    demo.launch(server_name=settings.host, server_port=settings.port, prevent_thread_lock=True, **launch_options(context))
+    # Loaded once the page answers, so as not to slow its start; a first question waits for it.
     print("索引と辞書を読み込んでいます（初回は索引を作成します）。読み込みの間も画面は開けます…", flush=True)
     assistant.warm_up_in_background(
         on_error=lambda exc: print(f"注意: 索引を読み込めませんでした（{exc}）。最初の質問のときに再度試します", file=sys.stderr, flush=True)
     )
-    print(f"http://{settings.host}:{settings.port}/ で起動します（終了: Ctrl-C）", flush=True)
-    demo.launch(server_name=settings.host, server_port=settings.port, **launch_options(context))
+    demo.block_thread()
     return 0
 
 

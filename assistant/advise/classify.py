@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import bm25s
 import numpy as np
 
 from assistant.chunk import Chunk
 from assistant.citations import Citation, cite
 from assistant.advise.matching import fold
 from assistant.index.embeddings import Embedder
+from assistant.index.lexical import LexicalIndex
 from assistant.index.tokenizer import get_tokenizer
 from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import case_chunk
@@ -168,8 +168,7 @@ class CaseClassifier:
         self._not_statutory_after = tuple(fold(w) for w in self.config.statutory_name_not_followed_by)
         self._profiles = [self._profile(case) for case in self.cases]
         tokenizer = get_tokenizer()
-        self._bm25 = bm25s.BM25()
-        self._bm25.index([tokenizer.tokens(p) for p in self._profiles], show_progress=False)
+        self._bm25 = LexicalIndex.from_tokens([tokenizer.tokens(p) for p in self._profiles])
         self._profile_vectors = embedder.encode(self._profiles) if embedder is not None else None
         self._markers = [fold(m) for m in self.config.independent_markers]
 
@@ -230,7 +229,7 @@ class CaseClassifier:
                 evidence[case_id].alias_terms = sorted(hits, key=len, reverse=True)[:3]
 
     def _similarity_evidence(self, text: str, evidence: dict[int, _Evidence]) -> None:
-        scores = np.asarray(self._bm25.get_scores(get_tokenizer().tokens(text) or ["[空]"]), dtype=np.float32)
+        scores = self._bm25.get_scores(get_tokenizer().tokens(text))
         top = float(scores.max()) if scores.size else 0.0
         if top > 0:
             for case, score in zip(self.cases, scores):

@@ -39,9 +39,13 @@ class Analysed:
     def empty(cls, dimension: int) -> "Analysed":
         return cls([], np.zeros((0, dimension), dtype=np.float32))
 
-    def extend(self, other: "Analysed") -> None:
-        self.tokens.extend(other.tokens)
-        self.vectors = np.vstack([self.vectors, other.vectors]) if len(self.vectors) else other.vectors
+    @classmethod
+    def joined(cls, parts: list["Analysed"], dimension: int) -> "Analysed":
+        """The parts one after the other, copied once (stacking part by part copied the growing matrix
+        once per document: quadratic, and most of the time of a large ingest)."""
+        if not parts:
+            return cls.empty(dimension)
+        return cls([t for part in parts for t in part.tokens], np.concatenate([part.vectors for part in parts]))
 
 
 def analyse_texts(texts: list[str], embedder: Embedder) -> Analysed:
@@ -65,9 +69,7 @@ def analyse_chunks(chunks: list[Chunk], settings: Any, *, workers: int | None = 
     if workers <= 1 or sum(map(len, texts)) < PARALLEL_FROM_CHARS:
         return analyse_texts(texts, embedder)
     batches = [texts[i : i + BATCH_CHUNKS] for i in range(0, len(texts), BATCH_CHUNKS)]
-    result = Analysed.empty(embedder.dimension)
     # forkserver: a clean child even when the caller runs threads (the web app).
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
-        for part in pool.map(_worker_analyse, batches, [settings] * len(batches)):
-            result.extend(part)
-    return result
+        parts = list(pool.map(_worker_analyse, batches, [settings] * len(batches)))
+    return Analysed.joined(parts, embedder.dimension)

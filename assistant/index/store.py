@@ -436,15 +436,15 @@ def changed_chunks(
     missing = doc_ids - set(prepared)
     stored = store.chunks_of(missing) if missing else []
     chunks: list[Chunk] = []
-    analysed = Analysed.empty(embedder.dimension)
+    parts: list[Analysed] = []
     for doc_id in sorted(doc_ids & set(prepared)):
         part = prepared[doc_id]
         chunks.extend(part.chunks)
-        analysed.extend(part.analysed or analyse_chunks(part.chunks, settings))
+        parts.append(part.analysed or analyse_chunks(part.chunks, settings))
     if stored:
         chunks.extend(stored)
-        analysed.extend(analyse_chunks(stored, settings))
-    return chunks, analysed
+        parts.append(analyse_chunks(stored, settings))
+    return chunks, Analysed.joined(parts, embedder.dimension)
 
 
 def _read_lines(path: Path) -> list[Any]:
