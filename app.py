@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.ui.layout import launch_options
 
     print(f"http://{settings.host}:{settings.port}/ で起動します（終了: Ctrl-C）", flush=True)
-    demo.launch(server_name=settings.host, server_port=settings.port, prevent_thread_lock=True, **launch_options(context))
+    options = launch_options(context)
+    demo.launch(server_name=settings.host, server_port=settings.port, prevent_thread_lock=True, **options)
     # Loaded once the page answers, so as not to slow its start; a first question waits for it.
     print("索引と辞書を読み込んでいます（初回は索引を作成します）。読み込みの間も画面は開けます…", flush=True)
     assistant.warm_up_in_background(

@@ -303,7 +303,8 @@ def verify(database_url: str, results: Results) -> dict[str, Any]:
         for step, answer in missing:
             if any(s == step for s, _a in kept):
                 checklist_misfiled += 1
-                problems.append(f"checklist misfiled: {session}: {step}: sent {answer!r}, stored {[a for s, a in kept if s == step]}")
+                stored_there = [a for s, a in kept if s == step]
+                problems.append(f"checklist misfiled: {session}: {step}: sent {answer!r}, stored {stored_there}")
             else:
                 checklist_lost += 1
                 problems.append(f"checklist lost: {session}: {step}")
@@ -312,8 +313,9 @@ def verify(database_url: str, results: Results) -> dict[str, Any]:
     audit_missing = sum(1 for s, t, _, _ in results.chat_acks if audited[("chat", s, t)] != 1)
     checklist_audited = Counter(r.session_id for r in audit_rows if r.action == "checklist")
     # One row per stored answer; an answer stored without acknowledgement may lack its row (the worker stopped).
-    audit_missing += sum(max(0, len(e) - checklist_audited[s]) + max(0, checklist_audited[s] - len(by_session.get(s, [])))
-                         for s, e in sent.items())
+    for session, expected in sent.items():
+        rows = checklist_audited[session]
+        audit_missing += max(0, len(expected) - rows) + max(0, rows - len(by_session.get(session, [])))
     return {
         "chat_turns_lost": lost,
         "chat_turns_misfiled": misfiled,

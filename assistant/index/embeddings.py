@@ -136,7 +136,7 @@ class ChiveEmbedder(Embedder):
         """Words of the text that have a vector, space separated (compounds fall back to parts)."""
         return " ".join(self._words(get_tokenizer().morphemes(text)))
 
-    def _words(self, morphemes: list[tuple[str, list[str]]]) -> list[str]:
+    def _words(self, morphemes: list[tuple[str, tuple[str, ...]]]) -> list[str]:
         words = []
         for form, parts in morphemes:
             if self.row(form) is not None:
@@ -145,11 +145,11 @@ class ChiveEmbedder(Embedder):
                 words.extend(p for p in parts if self.row(p) is not None)
         return words
 
-    def rows_of(self, morphemes: list[tuple[str, list[str]]]) -> list[int]:
+    def rows_of(self, morphemes: list[tuple[str, tuple[str, ...]]]) -> list[int]:
         """Vector rows of analysed text (as `segment`, without tokenising again)."""
         return [self.row(w) for w in self._words(morphemes)]  # type: ignore[misc]
 
-    def encode_morphemes(self, analysed: list[list[tuple[str, list[str]]]]) -> np.ndarray:
+    def encode_morphemes(self, analysed: list[list[tuple[str, tuple[str, ...]]]]) -> np.ndarray:
         """Passage vectors of texts already analysed by the tokenizer (`morphemes`)."""
         return self._pool([self.rows_of(m) for m in analysed])
 

@@ -140,7 +140,15 @@ def _insert(connection: Any, rows: list[dict[str, Any]]) -> None:
 
 def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], None] | None = None) -> Any:
     from assistant.index.locks import index_lock
-    from assistant.index.store import BuildReport, _new_build_id, add_vectors, all_chunks, build_manifest, chunk_summary, document_store
+    from assistant.index.store import (
+        BuildReport,
+        _new_build_id,
+        add_vectors,
+        all_chunks,
+        build_manifest,
+        chunk_summary,
+        document_store,
+    )
 
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -164,7 +172,8 @@ def build_remote(settings: Any, knowledge: Any, *, progress: Callable[[str], Non
             timings["chroma_seconds"] = time.perf_counter() - t0
             say("チャンクをデータベースに保存しています")
             t0 = time.perf_counter()
-            manifest = build_manifest(build_id, knowledge, store, embedder, chunk_summary(chunks)) | {"collection": collection_name}
+            summary = chunk_summary(chunks)
+            manifest = build_manifest(build_id, knowledge, store, embedder, summary) | {"collection": collection_name}
             with _engine(settings).connect().execution_options(write=True) as connection, connection.begin():
                 _insert(connection, _rows(build_id, chunks, analysed.tokens, 0))
                 old = connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()

@@ -562,7 +562,9 @@ def _update_chroma_copy(
 ) -> None:
     """Copy the build's Chroma files (each checked against the manifest) and apply the change to the copy."""
     for name, checksum in sorted((manifest.get("files") or {}).items()):
-        if name.startswith(f"{CHROMA}/") and not copy_verified(source / name, target.parent / name, checksum, manifest, name):
+        if not name.startswith(f"{CHROMA}/"):
+            continue
+        if not copy_verified(source / name, target.parent / name, checksum, manifest, name):
             raise IndexError_(f"索引 {source.name} のファイル {name} が壊れています。`assistant index rebuild` を実行してください")
     client = chroma_client(target)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 from sudachipy import Dictionary, SplitMode
 
@@ -44,10 +45,28 @@ def _pieces(text: str) -> list[str]:
     return pieces
 
 
+MAX_ENTRIES = 500_000  # dictionary entries remembered by `morphemes` (the core dictionary has about 3 million)
+_UNSEEN = object()
+
+
+def _content_entry(morpheme: Any) -> tuple[str, tuple[str, ...]] | None:
+    """(normalised form, its other normalised mode-A parts), None for a particle, symbol or blank."""
+    if morpheme.part_of_speech()[0] in _SKIP_POS:
+        return None
+    form = morpheme.normalized_form().lower()
+    if not form.strip():
+        return None
+    parts = (p.normalized_form().lower() for p in morpheme.split(SplitMode.A))
+    return form, tuple(p for p in parts if p != form and p.strip())
+
+
 class JapaneseTokenizer:
     def __init__(self) -> None:
         self._dictionary = Dictionary(dict="core")
         self._per_thread = threading.local()
+        # Dictionary entry → what `morphemes` keeps of it: the same entry always gives the same forms, and
+        # asking Sudachi for them (part of speech, normalised form, mode-A split) was most of the analysis time.
+        self._entries: dict[int, tuple[str, tuple[str, ...]] | None] = {}
 
     @property
     def _tokenizer(self):  # noqa: ANN202 - sudachipy.Tokenizer
@@ -56,18 +75,23 @@ class JapaneseTokenizer:
             tokenizer = self._per_thread.tokenizer = self._dictionary.create(mode=SplitMode.C)
         return tokenizer
 
-    def morphemes(self, text: str) -> list[tuple[str, list[str]]]:
+    def morphemes(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
         """(normalised compound, normalised mode-A parts) for each content morpheme."""
-        out: list[tuple[str, list[str]]] = []
+        out: list[tuple[str, tuple[str, ...]]] = []
+        entries = self._entries
         for piece in _pieces(fold_variants(text)):
             for morpheme in self._tokenizer.tokenize(piece):
-                if morpheme.part_of_speech()[0] in _SKIP_POS:
-                    continue
-                form = morpheme.normalized_form().lower()
-                if not form.strip():
-                    continue
-                parts = [p.normalized_form().lower() for p in morpheme.split(SplitMode.A)]
-                out.append((form, [p for p in parts if p != form and p.strip()]))
+                if morpheme.is_oov():
+                    entry = _content_entry(morpheme)
+                else:
+                    word = morpheme.word_id()
+                    entry = entries.get(word, _UNSEEN)
+                    if entry is _UNSEEN:
+                        entry = _content_entry(morpheme)
+                        if len(entries) < MAX_ENTRIES:
+                            entries[word] = entry
+                if entry is not None:
+                    out.append(entry)  # type: ignore[arg-type]
         return out
 
     def words(self, text: str) -> list[str]:
