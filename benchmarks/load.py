@@ -388,6 +388,7 @@ def run_load(url: str, database_url: str, *, chat_users: int, checklist_users: i
         "checklist_answers_acknowledged": len(results.checklist_acks),
         "chat_turns_not_started_before_the_limit": results.not_started,
         "requests_sent_again_after_a_lost_answer": len(results.resent),
+        "sent_again_by_kind": dict(Counter(m.split(" ", 1)[0] for m in results.resent)),
         "sent_again_messages": dict(Counter(m.split(": ", 1)[-1][:80] for m in results.resent).most_common(5)),
         "failed_requests": len(results.failures),
         "failed_by_kind": dict(failed_by_kind),
