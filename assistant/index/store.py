@@ -113,6 +113,7 @@ class BuildReport:
     incremental: bool = False
     added_chunks: int = 0
     removed_chunks: int = 0
+    staged_vectors: bool = False  # the vectors were written during the ingest (assistant.index.staging)
 
 
 def _folder_size(path: Path) -> int:
@@ -459,12 +460,15 @@ def update_index(
     *,
     prepared: dict[str, Prepared] | None = None,
     progress: Callable[[str], None] | None = None,
+    staged: Any = None,
 ) -> BuildReport:
     """Publish a new index in which only these documents changed (added, replaced or removed).
 
     Only their chunks are analysed and written to the vector store; the lexical part drops and
     appends rows. The new build is complete, sealed with checksums and published like a full one.
     Without a current build that matches the corpus and the model, a full build is made instead.
+    `staged` (assistant.index.staging) holds the vector store with these documents' vectors already
+    written; it is used when it was made from the build being updated, else ignored.
     """
     if settings.chroma_url:
         from assistant.index.remote import update_remote
@@ -515,8 +519,14 @@ def update_index(
             )
             timings["bm25_seconds"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            _update_chroma_copy(folder, old_manifest, tmp / CHROMA, [rows[i][0] for i in dropped],
-                                new_chunks, analysed.vectors)
+            used_staged = False
+            removed_ids = [rows[i][0] for i in dropped]
+            if staged is not None and staged.fits(folder.name, doc_ids) and not (set(removed_ids) - set(staged.removed_ids)):
+                staged.take(tmp / CHROMA)  # the vectors were written while the files were read
+                _seal_chroma(tmp / CHROMA, removed_ids)
+                used_staged = True
+            else:
+                _update_chroma_copy(folder, old_manifest, tmp / CHROMA, removed_ids, new_chunks, analysed.vectors)
             timings["chroma_seconds"] = time.perf_counter() - t0
             summary = changed_summary(old_manifest, dropped_chunks, new_chunks, doc_ids)
             manifest = build_manifest(build_id, knowledge, store, get_embedder(settings), summary)
@@ -535,6 +545,7 @@ def update_index(
         incremental=True,
         added_chunks=len(new_chunks),
         removed_chunks=len(dropped),
+        staged_vectors=used_staged,
     )
 
 
@@ -557,15 +568,21 @@ def _incremental_base(settings: Settings, knowledge: Knowledge) -> tuple[Path, d
     return folder, manifest
 
 
+def copy_chroma_files(source: Path, manifest: dict[str, Any], target: Path) -> None:
+    """Copy the build's Chroma folder to `target`, each file checked against the manifest."""
+    prefix = f"{CHROMA}/"
+    for name, checksum in sorted((manifest.get("files") or {}).items()):
+        if not name.startswith(prefix):
+            continue
+        if not copy_verified(source / name, target / name[len(prefix):], checksum, manifest, name):
+            raise IndexError_(f"索引 {source.name} のファイル {name} が壊れています。`assistant index rebuild` を実行してください")
+
+
 def _update_chroma_copy(
     source: Path, manifest: dict[str, Any], target: Path, removed_ids: list[str], chunks: list[Chunk], vectors: np.ndarray
 ) -> None:
-    """Copy the build's Chroma files (each checked against the manifest) and apply the change to the copy."""
-    for name, checksum in sorted((manifest.get("files") or {}).items()):
-        if not name.startswith(f"{CHROMA}/"):
-            continue
-        if not copy_verified(source / name, target.parent / name, checksum, manifest, name):
-            raise IndexError_(f"索引 {source.name} のファイル {name} が壊れています。`assistant index rebuild` を実行してください")
+    """Copy the build's Chroma files and apply the change to the copy."""
+    copy_chroma_files(source, manifest, target)
     client = chroma_client(target)
     try:
         collection = client.get_collection(COLLECTION)
@@ -573,6 +590,10 @@ def _update_chroma_copy(
         add_vectors(collection, chunks, vectors)
     finally:
         client.close()
+    _seal_chroma(target, removed_ids)
+
+
+def _seal_chroma(target: Path, removed_ids: list[str]) -> None:
     flush_log(target)
     if removed_ids:
         _purge_deleted_text(target)

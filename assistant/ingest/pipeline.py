@@ -25,6 +25,9 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(sorted(LOADERS))
 CHANGED = frozenset({"added", "updated", "removed"})
 PARALLEL_FROM_FILES = 8  # fewer files are read in the calling process
 PARALLEL_BATCH = 16
+# From this many files, vectors are written to a copy of the vector store while the files are read
+# (assistant.index.staging); for a few files copying the store costs more than it saves.
+STAGE_FROM_FILES = 200
 
 
 @dataclass(frozen=True)
@@ -206,37 +209,69 @@ def ingest_documents(
     report = IngestReport(results=[], files=len(expanded))
     prepared: dict[str, Prepared] = {}
     changed_ids: set[str] = set()
+    staged = None
     with documents_lock(settings):
         if remove:
             for number, upload in enumerate(expanded):
                 say(IngestEvent("read", number, len(expanded), f"{upload.path.name} を削除しています"))
                 report.results.append(_labelled(store.remove(upload.path, origin=upload.origin), upload))
         else:
-            for upload, outcome, analysed in _prepared_outcomes(settings, store, expanded, options, say):
-                if isinstance(outcome, PreparedDocument):
-                    report.bytes_read += _size(upload.path)
-                    result = store.commit(outcome)
-                    prepared[outcome.doc_id] = Prepared(outcome.chunks, analysed)
-                else:
-                    result = outcome
-                report.results.append(_labelled(result, upload))
+            if update_index and len(expanded) >= STAGE_FROM_FILES:
+                from assistant.curation.effective import load_effective_knowledge
+                from assistant.index.staging import stage_vectors
+
+                knowledge = knowledge or load_effective_knowledge(settings)
+                staged = stage_vectors(settings, knowledge)
+            try:
+                for upload, outcome, analysed in _prepared_outcomes(settings, store, expanded, options, say):
+                    if isinstance(outcome, PreparedDocument):
+                        report.bytes_read += _size(upload.path)
+                        result = store.commit(outcome)
+                        prepared[outcome.doc_id] = Prepared(outcome.chunks, analysed)
+                        if staged is not None and analysed is not None and result.status in CHANGED:
+                            staged = _staged_put(staged, outcome, analysed)
+                    else:
+                        result = outcome
+                    report.results.append(_labelled(result, upload))
+            except BaseException:
+                close_staged(staged)
+                raise
         changed_ids = {r.doc_id for r in report.results if r.status in CHANGED and r.doc_id}
         say(IngestEvent("read", len(expanded), len(expanded), f"{len(expanded)} 件のファイルを処理しました"))
-        if changed_ids and update_index:
-            from assistant.curation.effective import load_effective_knowledge
+        try:
+            if changed_ids and update_index:
+                from assistant.curation.effective import load_effective_knowledge
 
-            knowledge = knowledge or load_effective_knowledge(settings)
-            say(IngestEvent("index", 0, 1, "索引を更新しています"))
-            report.index = apply_to_index(
-                settings, knowledge, changed_ids, prepared=prepared,
-                progress=lambda message: say(IngestEvent("index", 0, 1, message)),
-            )
-        elif any(r.status == "removed" for r in report.results):
-            report.note = "削除した文書の本文は、索引を再構築するまで索引に残ります。`assistant index rebuild` を実行してください"
-        elif changed_ids:
-            report.note = "索引はまだ更新していません。`assistant index build` で回答に反映されます"
+                knowledge = knowledge or load_effective_knowledge(settings)
+                say(IngestEvent("index", 0, 1, "索引を更新しています"))
+                report.index = apply_to_index(
+                    settings, knowledge, changed_ids, prepared=prepared, staged=staged,
+                    progress=lambda message: say(IngestEvent("index", 0, 1, message)),
+                )
+            elif any(r.status == "removed" for r in report.results):
+                report.note = "削除した文書の本文は、索引を再構築するまで索引に残ります。`assistant index rebuild` を実行してください"
+            elif changed_ids:
+                report.note = "索引はまだ更新していません。`assistant index build` で回答に反映されます"
+        finally:
+            close_staged(staged)  # nothing is left when the update used it (or did not run)
     say(IngestEvent("done", 1, 1, "完了しました"))
     return report
+
+
+def _staged_put(staged: Any, outcome: PreparedDocument, analysed: Any) -> Any:
+    """Write the document's vectors to the staging copy; on any failure the copy is dropped (None), and the
+    index update writes the vectors itself."""
+    try:
+        staged.put(outcome.doc_id, outcome.chunks, analysed.vectors)
+        return staged
+    except Exception:  # noqa: BLE001 - the staging copy is only a head start
+        close_staged(staged)
+        return None
+
+
+def close_staged(staged: Any) -> None:
+    if staged is not None:
+        staged.discard()
 
 
 def _size(path: Path) -> int:
