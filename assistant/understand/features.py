@@ -3,7 +3,8 @@
 Training fits scikit-learn's `TfidfVectorizer`s (assistant/understand/fitting.py); what answering needs of
 each is kept here: its analyzer, its vocabulary and its idf weights. `transform` gives the same matrix
 as the fitted vectorizer (sublinear tf, idf, L2 per vectorizer); a test checks both agree. Answering then
-imports only numpy and scipy.sparse, and a model loads from plain arrays instead of a pickle.
+imports only numpy (the rows are kept in CSR form here; scipy's import alone took a fifth of a second at
+start), and a model loads from plain arrays instead of a pickle.
 """
 
 from __future__ import annotations
@@ -14,13 +15,69 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from assistant.advise.matching import fold
 
 CHAR = "char"
 WORD = "word"
 _WHITE_SPACES = re.compile(r"\s\s+")
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Feature rows in CSR form (row r holds `data[indptr[r]:indptr[r + 1]]` at those `indices`)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    columns: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.indptr) - 1, self.columns
+
+    @property
+    def nnz(self) -> int:
+        return len(self.data)
+
+    def dot(self, weights: np.ndarray) -> np.ndarray:
+        """The rows times a dense (columns, k) matrix."""
+        out = np.zeros((self.shape[0], weights.shape[1]), dtype=np.float32)
+        for row in range(self.shape[0]):
+            start, end = self.indptr[row], self.indptr[row + 1]
+            if end > start:
+                out[row] = self.data[start:end] @ weights[self.indices[start:end]]
+        return out
+
+    def toarray(self) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=np.float32)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        dense[rows, self.indices] = self.data
+        return dense
+
+    def to_scipy(self):  # noqa: ANN201 - for training and tests, which have scipy anyway
+        from scipy import sparse
+
+        return sparse.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+    @staticmethod
+    def side_by_side(blocks: Sequence["SparseRows"]) -> "SparseRows":
+        """The blocks' columns one after the other, row by row (scipy's hstack)."""
+        offsets = np.cumsum([0, *(b.columns for b in blocks)])
+        rows = blocks[0].shape[0]
+        indptr, indices, data = [0], [], []
+        for row in range(rows):
+            for block, offset in zip(blocks, offsets):
+                start, end = block.indptr[row], block.indptr[row + 1]
+                indices.append(block.indices[start:end] + offset)
+                data.append(block.data[start:end])
+            indptr.append(indptr[-1] + sum(len(part) for part in indices[-len(blocks):]))
+        return SparseRows(
+            np.asarray(indptr, dtype=np.int64),
+            np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+            np.concatenate(data).astype(np.float32) if data else np.zeros(0, dtype=np.float32),
+            int(offsets[-1]),
+        )
 
 
 def fold_for_reader(text: str) -> str:
@@ -62,7 +119,7 @@ class TextFeatures:
             return char_ngrams(folded, low, high)
         return word_ngrams(word_tokens(folded), low, high)
 
-    def transform(self, texts: Iterable[str]) -> sparse.csr_matrix:
+    def transform(self, texts: Iterable[str]) -> "SparseRows":
         indptr, indices, values = [0], [], []
         for text in texts:
             counts = Counter(self.vocabulary[t] for t in self.terms(text) if t in self.vocabulary)
@@ -74,7 +131,7 @@ class TextFeatures:
             indptr.append(indptr[-1] + len(columns))
         data = np.concatenate(values).astype(np.float32) if values else np.zeros(0, dtype=np.float32)
         index = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-        return sparse.csr_matrix((data, index, np.asarray(indptr)), shape=(len(indptr) - 1, self.size))
+        return SparseRows(np.asarray(indptr, dtype=np.int64), index, data, self.size)
 
     @classmethod
     def from_vectorizer(cls, vectorizer: object) -> "TextFeatures":

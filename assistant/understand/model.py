@@ -2,7 +2,7 @@
 
 Trained reproducibly from corpus/reader/*.jsonl (fixed seed, deterministic solvers) by `assistant reader train`
 or on first use (assistant/understand/fitting.py), and cached under ASSISTANT_HOME keyed by the training data's
-fingerprint. Answering needs numpy and scipy.sparse only; the model is stored as plain arrays (no pickle).
+fingerprint. Answering needs numpy only; the model is stored as plain arrays (no pickle).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 from assistant.understand.data import LabelSet
-from assistant.understand.features import TextFeatures
+from assistant.understand.features import SparseRows, TextFeatures
 
 MODEL_FORMAT = 6
 NONE = "none"
@@ -45,9 +44,9 @@ class LinearHead:
         object.__setattr__(self, "weights", np.ascontiguousarray(self.weights, dtype=np.float32))
 
     def scores(self, matrix: object) -> np.ndarray:
-        """One score in (0, 1) per row and class: the logistic of the margin."""
-        margins = np.asarray(matrix @ self.weights) + self.bias  # type: ignore[operator]
-        return _sigmoid(margins)
+        """One score in (0, 1) per row and class: the logistic of the margin (rows as SparseRows or scipy's)."""
+        product = matrix.dot(self.weights) if isinstance(matrix, SparseRows) else matrix @ self.weights  # type: ignore[operator]
+        return _sigmoid(np.asarray(product) + self.bias)
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,8 @@ class ReaderModel:
     singles: dict[str, LinearHead] = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
-    def features(self, texts: Sequence[str]) -> object:
-        return sparse.hstack([f.transform(texts) for f in self.features_of], format="csr")
+    def features(self, texts: Sequence[str]) -> SparseRows:
+        return SparseRows.side_by_side([f.transform(texts) for f in self.features_of])
 
     def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
         matrix = self.features(list(texts))
