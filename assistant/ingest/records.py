@@ -159,6 +159,7 @@ class FileRecords:
         except (json.JSONDecodeError, OSError):
             record = {}
         path.unlink()
+        self.heads()  # the memo keeps no title or file name of a removed document
         return record
 
 

@@ -1,0 +1,46 @@
+"""The file store's record heads come from a memo keyed by each file's stamp: they always equal the records
+without their chunks, a damaged file is reported, and a removed document leaves nothing in the memo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from assistant.ingest.records import HEADS_MEMO, FileRecords
+
+
+def _record(doc_id: str, title: str) -> dict:
+    return {"doc_id": doc_id, "title": title, "kind": "guidance", "as_of": "2025-04-01", "content_hash": doc_id * 4,
+            "chunks": [{"source_id": f"doc-{doc_id}-0001", "text": f"{title}の本文"}]}
+
+
+def _without_chunks(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "chunks"} for r in records]
+
+
+def test_heads_follow_every_change_of_the_files(tmp_path: Path) -> None:
+    store = FileRecords(tmp_path / "documents")
+    for n in range(3):
+        store.put(_record(f"d{n}", f"手引{n}"))
+    heads, damaged = store.heads()
+    assert heads == _without_chunks(store.all()) and damaged == []
+    assert (store.folder / HEADS_MEMO).is_file()
+
+    store.put(_record("d1", "改訂した手引"))  # rewritten: a new file, a new stamp
+    (store.folder / "d2.json").write_text("{壊れた", encoding="utf-8")
+    heads, damaged = store.heads()
+    assert [h["title"] for h in heads] == ["手引0", "改訂した手引"] and damaged == ["d2.json"]
+    assert heads == _without_chunks(store.all())
+
+    (store.folder / HEADS_MEMO).write_text("not json", encoding="utf-8")  # a damaged memo is only rebuilt
+    assert store.heads()[0] == heads
+
+
+def test_a_removed_document_leaves_no_trace_in_the_memo(tmp_path: Path) -> None:
+    store = FileRecords(tmp_path / "documents")
+    store.put(_record("d0", "さくら町の手引"))
+    store.put(_record("d1", "みなと町の手引"))
+    store.heads()
+    assert store.delete("d0")["title"] == "さくら町の手引"
+    memo = json.loads((store.folder / HEADS_MEMO).read_text(encoding="utf-8"))
+    assert "さくら町" not in json.dumps(memo, ensure_ascii=False) and list(memo) == ["d1.json"]
