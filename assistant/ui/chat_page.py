@@ -51,8 +51,25 @@ class ChatPage:
     conversations: gr.Radio
 
 
+WORKING_MARK = "⏳ "
+
+
 def _working(status: str) -> str:
-    return f"⏳ {status}…"
+    return f"{WORKING_MARK}{status}…"
+
+
+def _is_placeholder(message: Message) -> bool:
+    """An answer that never came: the working notice a cut connection left, or the failure notice."""
+    text = _text_of(message)
+    return message.get("role") == "assistant" and (text.startswith(WORKING_MARK) or text == FAILED_ANSWER)
+
+
+def _text_of(message: Message) -> str:
+    """A message's text, whether the page sent it as a string or as a list of parts."""
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
 
 
 def _interpretation(result: dict[str, Any]) -> str:
@@ -103,10 +120,18 @@ def _sources_for(context: UIContext, result: dict[str, Any], turn: int, active: 
 
 
 def _last_turn_shown(messages: list[Message], turn_map: dict[str, int] | None) -> int:
-    """The last turn this page has received: from its turn map, else (an API caller) from its answers."""
+    """The last turn this page has received: from its turn map, else (a page whose worker stopped, or an API
+    caller) from the answers it shows."""
     if turn_map:
         return max(int(turn) for turn in turn_map.values())
-    return sum(1 for m in messages if m.get("role") == "assistant" and m.get("content") != FAILED_ANSWER)
+    return sum(1 for m in messages if m.get("role") == "assistant" and not _is_placeholder(m))
+
+
+def _without_lost_exchange(messages: list[Message]) -> list[Message]:
+    """The history without a last question whose answer never came (it is being sent again)."""
+    if len(messages) >= 2 and _is_placeholder(messages[-1]) and messages[-2].get("role") == "user":
+        return messages[:-2]
+    return messages
 
 
 def _stream_answer(
@@ -129,7 +154,7 @@ def _stream_answer(
         question = validate_question(message, context.settings.max_question_chars)
     require_owner(context, viewer, KIND, session)
     holder = _holder(viewer, browser)
-    messages: list[Message] = [dict(m) for m in (history or [])]
+    messages: list[Message] = _without_lost_exchange([dict(m) for m in (history or [])])
     seen = _last_turn_shown(messages, turn_map)
     messages.append({"role": "user", "content": markdown_text(question)})
     messages.append({"role": "assistant", "content": _working("回答を準備しています")})

@@ -115,6 +115,15 @@ def test_a_question_sent_again_with_the_same_history_gets_the_stored_answer(
     assert DialogueStore(url).turn_count("chat", session) == 2
     rows = [e for e in AuditLog(url, purge_now=False).events(action="chat") if e.session_id == session]
     assert sorted(e.turn for e in rows) == [1, 2]
+    # A page cut off mid-answer still shows the question and the working notice; sent again, the exchange
+    # appears once, with the stored answer.
+    def message(role: str, text: str) -> dict[str, Any]:
+        return {"role": role, "content": [{"type": "text", "text": text}]}
+
+    cut_off = [*first[0], message("user", follow), message("assistant", "⏳ 回答を準備しています…")]
+    resent = Client(running_app.url, verbose=False).predict(session, follow, cut_off, api_name="/chat")
+    assert resent[5]["replayed"] and resent[5]["turn"] == 2 and len(resent[0]) == 4
+    assert DialogueStore(url).turn_count("chat", session) == 2
 
 
 def test_an_empty_question_changes_nothing_and_bad_input_is_refused_in_japanese(
