@@ -227,7 +227,8 @@ _NAME_FROM_RUN_START = (
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
 _CLOSERS = " \t)]」"
-_INTRODUCTION_TAIL = r"[ ]?と(?:申します|申し上げます|申す者)"
+_INTRODUCTION_WORDS = ("と申します", "と申し上げます", "と申す者")
+_INTRODUCTION_TAIL = rf"[ ]?(?:{'|'.join(_INTRODUCTION_WORDS)})"
 _COPULA_WORDS = ("です", "でございます", "と申します", "といいます", "と言います")
 _COPULA_TAIL = rf"[ ]?(?:{'|'.join(_COPULA_WORDS)})"
 _VALUE_CHAR = r"[^\s、。,;:()<>\[\]「」『』【】|]"
@@ -322,7 +323,9 @@ class Masker:
         units = (*v.department_words, *v.title_words, *v.place_words)
         honorifics = _alternation(v.honorifics)
         labels = _alternation((*v.person_labels, *v.person_labels_colon_only))
-        self._introduction = _NeedsWord(re.compile(rf"(?P<name>{_NAME_FROM_RUN_START})(?={_INTRODUCTION_TAIL})"), ["と申"])
+        self._introduction = _NeedsWord(
+            re.compile(rf"(?P<name>{_NAME_FROM_RUN_START})(?={_INTRODUCTION_TAIL})"), _INTRODUCTION_WORDS
+        )
         self._self = _NeedsWord(re.compile(
             rf"(?:{_alternation(v.self_words)})(?:は|、|,)[ ]?"
             rf"(?P<name>{_NAME}(?={_COPULA_TAIL})|[{_HIRAGANA}]{{2,8}}(?=[ ]?と(?:申します|いいます|言います)))"

@@ -208,7 +208,15 @@ def _prune(settings: Any, keep: set[str]) -> None:
 def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared: Any = None,
                   progress: Callable[[str], None] | None = None) -> Any:
     from assistant.index.locks import index_lock
-    from assistant.index.store import BuildReport, add_vectors, changed_chunks, delete_vectors, document_store, document_texts
+    from assistant.index.store import (
+        BuildReport,
+        add_vectors,
+        changed_chunks,
+        delete_vectors,
+        document_store,
+        fingerprint_of,
+        texts_after_change,
+    )
 
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -233,24 +241,20 @@ def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared:
         collection = chroma_server(settings.chroma_url).get_collection(row.collection)
         delete_vectors(collection, removed)
         add_vectors(collection, new_chunks, analysed.vectors)
-        texts = {k: v for k, v in (manifest.get("document_texts") or {}).items() if k not in doc_ids}
-        texts.update(document_texts(new_chunks))
-        from assistant.index.store import documents_fingerprint
-
-        records = store.record_heads()
+        heads = store.record_heads()
         with engine.connect().execution_options(write=True) as connection, connection.begin():
             connection.execute(delete(index_chunks).where(index_chunks.c.build_id == row.build_id,
                                                           index_chunks.c.source_id.in_(removed)))
             _insert(connection, _rows(row.build_id, new_chunks, analysed.tokens, last + 1))
             total = connection.execute(select(func.count()).select_from(index_chunks)
                                        .where(index_chunks.c.build_id == row.build_id)).scalar()
-            manifest.update(chunks=total, documents=len(records), documents_fingerprint=documents_fingerprint(store),
-                            document_texts=dict(sorted(texts.items())),
+            manifest.update(chunks=total, documents=len(heads), documents_fingerprint=fingerprint_of(heads),
+                            document_texts=texts_after_change(manifest, doc_ids, new_chunks),
                             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
             connection.execute(update(index_state).where(index_state.c.name == CURRENT).values(
                 version=row.version + 1, manifest=json.dumps(manifest, ensure_ascii=False), updated_at=_now()))
     _forget_stamp(settings)
-    return BuildReport(build_id=label(row.build_id, row.version + 1), chunks=int(total), documents=len(records),
+    return BuildReport(build_id=label(row.build_id, row.version + 1), chunks=int(total), documents=len(heads),
                        seconds=time.perf_counter() - started, size_bytes=0, incremental=True,
                        added_chunks=len(new_chunks), removed_chunks=len(removed))
 
@@ -307,14 +311,14 @@ def chroma_answers(url: str) -> tuple[bool, str]:
 
 
 def remote_status(settings: Any, knowledge: Any) -> dict[str, Any]:
-    from assistant.index.store import document_store, documents_fingerprint
+    from assistant.index.store import document_store, fingerprint_of
 
-    store = document_store(settings)
+    heads, damaged = document_store(settings).record_census()
     status: dict[str, Any] = {
         "backend": "chroma-server",
         "chroma_url": settings.chroma_url,
-        "documents_registered": len(store.record_heads()),
-        "damaged_document_records": store.damaged_records(),
+        "documents_registered": len(heads),
+        "damaged_document_records": damaged,
     }
     row = _state(settings)
     if row is None:
@@ -324,7 +328,7 @@ def remote_status(settings: Any, knowledge: Any) -> dict[str, Any]:
     stale = []
     if manifest.get("corpus_hash") != knowledge.content_hash:
         stale.append("corpus")
-    if manifest.get("documents_fingerprint") != documents_fingerprint(store):
+    if manifest.get("documents_fingerprint") != fingerprint_of(heads):
         stale.append("documents")
     if manifest.get("embedding_model") != get_embedder(settings).model_id:
         stale.append("embedding_model")

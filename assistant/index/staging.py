@@ -23,11 +23,9 @@ from assistant.config import Settings
 from assistant.index.integrity import CHROMA, WORKING_COPIES
 from assistant.index.store import (
     CHROMA_BATCH,
-    CHUNKS_FILE,
     COLLECTION,
     IndexError_,
     _incremental_base,
-    _raw_lines,
     _read_rows,
     add_vectors,
     chroma_client,
@@ -47,10 +45,9 @@ class StagedVectors:
         folder, manifest = base
         self.base_build = folder.name
         self.root = settings.index_dir / WORKING_COPIES / f"staged-{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        self.removed_ids: list[str] = []
         self.doc_ids: set[str] = set()
         self._base_ids: dict[str, list[str]] = {}
-        for source_id, doc_id in _read_rows(folder, _raw_lines(folder / CHUNKS_FILE)):
+        for source_id, doc_id in _read_rows(folder):
             if doc_id:
                 self._base_ids.setdefault(doc_id, []).append(source_id)
         self._staged_ids: dict[str, list[str]] = {}
@@ -72,9 +69,7 @@ class StagedVectors:
             self._flush()
             delete_vectors(self._collection, self._staged_ids[doc_id])
         else:
-            old = self._base_ids.get(doc_id, [])
-            self._pending_removals.extend(old)
-            self.removed_ids.extend(old)
+            self._pending_removals.extend(self._base_ids.get(doc_id, []))
         self._pending.append((chunks, vectors))
         self._pending_count += len(chunks)
         self._staged_ids[doc_id] = [c.source_id for c in chunks]

@@ -235,12 +235,14 @@ def _raw_lines(path: Path) -> list[bytes]:
         return [line.rstrip(b"\n") for line in handle if line.strip()]
 
 
-def _read_rows(folder: Path, chunk_lines: list[bytes]) -> list[tuple[str, str | None]]:
-    """(source id, document id) per row; from the chunk lines for a build written before the row list."""
+def _read_rows(folder: Path, chunk_lines: list[bytes] | None = None) -> list[tuple[str, str | None]]:
+    """(source id, document id) per row; from the chunk lines (read here unless given) for a build written
+    before the row list."""
     try:
         return [(str(sid), doc) for sid, doc in orjson.loads((folder / ROWS_FILE).read_bytes())]
     except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
-        return [_row_of(Chunk.from_dict(orjson.loads(line))) for line in chunk_lines]
+        lines = chunk_lines if chunk_lines is not None else _raw_lines(folder / CHUNKS_FILE)
+        return [_row_of(Chunk.from_dict(orjson.loads(line))) for line in lines]
 
 
 def _fallback_is_safe(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -299,15 +301,20 @@ def changed_summary(old: dict[str, Any], dropped: list[Chunk], added: list[Chunk
     kinds = Counter(old.get("kinds") or {})
     kinds.subtract(Counter(c.kind for c in dropped))
     kinds.update(Counter(c.kind for c in added))
-    texts = {k: v for k, v in (old.get("document_texts") or {}).items() if k not in doc_ids}
-    texts.update(document_texts(added))
     flagged = int(old.get("instruction_like_chunks") or 0) - sum(c.instruction_like for c in dropped)
     return {
         "chunks": int(old["chunks"]) - len(dropped) + len(added),
         "kinds": {kind: n for kind, n in kinds.items() if n > 0},
         "instruction_like_chunks": flagged + sum(c.instruction_like for c in added),
-        "document_texts": dict(sorted(texts.items())),
+        "document_texts": texts_after_change(old, doc_ids, added),
     }
+
+
+def texts_after_change(old: dict[str, Any], doc_ids: set[str], added: list[Chunk]) -> dict[str, str]:
+    """The manifest's document texts once these documents changed (the others as they were)."""
+    texts = {k: v for k, v in (old.get("document_texts") or {}).items() if k not in doc_ids}
+    texts.update(document_texts(added))
+    return dict(sorted(texts.items()))
 
 
 def build_manifest(
@@ -521,7 +528,7 @@ def update_index(
             t0 = time.perf_counter()
             used_staged = False
             removed_ids = [rows[i][0] for i in dropped]
-            if staged is not None and staged.fits(folder.name, doc_ids) and not (set(removed_ids) - set(staged.removed_ids)):
+            if staged is not None and staged.fits(folder.name, doc_ids):
                 staged.take(tmp / CHROMA)  # the vectors were written while the files were read
                 _seal_chroma(tmp / CHROMA, removed_ids)
                 used_staged = True
@@ -768,12 +775,12 @@ def index_status(settings: Settings, knowledge: Knowledge, *, full: bool = True)
         from assistant.index.remote import remote_status
 
         return remote_status(settings, knowledge)
-    store = document_store(settings)
+    heads, damaged = document_store(settings).record_census()
     status: dict[str, Any] = {
         "index_dir": str(settings.index_dir),
         "exists": bool(folder and folder.is_dir()),
-        "documents_registered": len(store.record_heads()),
-        "damaged_document_records": store.damaged_records(),
+        "documents_registered": len(heads),
+        "damaged_document_records": damaged,
     }
     if folder is None:
         status["state"] = "missing"
@@ -794,7 +801,7 @@ def index_status(settings: Settings, knowledge: Knowledge, *, full: bool = True)
         stale.append("index_format")
     if manifest.get("corpus_hash") != knowledge.content_hash:
         stale.append("corpus")
-    if manifest.get("documents_fingerprint") != documents_fingerprint(store):
+    if manifest.get("documents_fingerprint") != fingerprint_of(heads):
         stale.append("documents")
     expected_model = CHIVE_MODEL_ID if settings.embedding_model == "chive" else None
     if expected_model and manifest.get("embedding_model") != expected_model:

@@ -155,6 +155,10 @@ class DocumentStore:
         """Every readable record without its chunks (cheap for the file store: see FileRecords.heads)."""
         return self.backend.heads()[0]
 
+    def record_census(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """The readable records without their chunks, and the damaged ones, from one pass."""
+        return self.backend.heads()
+
     def damaged_records(self) -> list[str]:
         return self.backend.heads()[1]
 

@@ -140,8 +140,8 @@ class _NoRecords:
     def all(self) -> list[dict[str, Any]]:
         return []
 
-    def damaged(self) -> list[str]:
-        return []
+    def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
+        return [], []
 
     def get(self, doc_id: str) -> None:
         raise RuntimeError("records are not read in worker processes")

@@ -66,8 +66,6 @@ class RecordStore(Protocol):
         """Every readable record without its chunks, and the names of the damaged ones."""
         ...
 
-    def damaged(self) -> list[str]: ...
-
     def get(self, doc_id: str) -> dict[str, Any] | None: ...
 
     def put(self, record: dict[str, Any]) -> None: ...
@@ -98,9 +96,6 @@ class FileRecords:
 
     def all(self) -> list[dict[str, Any]]:
         return [record for _path, record in self._read_all() if record is not None]
-
-    def damaged(self) -> list[str]:
-        return self.heads()[1]
 
     def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Read from a memo of the heads, keyed by each file's stamp (size, time, inode); only files written
@@ -190,16 +185,13 @@ class DatabaseRecords:
         return out
 
     def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
-        return [record_head(record) for record in self.all()], self.damaged()
-
-    def damaged(self) -> list[str]:
-        bad = []
+        heads, bad = [], []
         for doc_id, text in self._rows():
             try:
-                json.loads(text)
+                heads.append(record_head(json.loads(text)))
             except json.JSONDecodeError:
                 bad.append(doc_id)
-        return bad
+        return heads, bad
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as connection:

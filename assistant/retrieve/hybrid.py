@@ -31,10 +31,6 @@ class Audience:
 
     municipality: str | None = None  # None: an officer whose municipality is not recorded (public material only)
 
-    def may_see(self, chunk: Chunk) -> bool:
-        scope, owner = chunk_scope(chunk)
-        return scope != SCOPE_MUNICIPALITY or (self.municipality is not None and owner == self.municipality)
-
 
 # The audience of the answer being worked out in this context (None: everything, e.g. local use without login).
 _AUDIENCE: contextvars.ContextVar[Audience | None] = contextvars.ContextVar("retrieval_audience", default=None)
@@ -62,21 +58,9 @@ class Filters:
     as_of_to: str | None = None
     audience: Audience | None = None
 
-    def accepts(self, chunk: Chunk) -> bool:
-        if self.audience is not None and not self.audience.may_see(chunk):
-            return False
-        if self.kinds and chunk.kind not in self.kinds:
-            return False
-        if self.confidence and chunk.confidence != self.confidence:
-            return False
-        if self.as_of_from and chunk.as_of < self.as_of_from:
-            return False
-        if self.as_of_to and chunk.as_of > self.as_of_to:
-            return False
-        return True
-
     def mask(self, columns: "ChunkColumns") -> np.ndarray:
-        """`accepts` for every chunk at once."""
+        """Which chunks pass, one flag per chunk: the audience may see it (public material, or its own
+        municipality's), and it has one of the kinds, the confidence and an as-of date within the range."""
         mask = np.ones(columns.size, dtype=bool)
         if self.audience is not None:
             own = columns.owner == self.audience.municipality if self.audience.municipality is not None else False

@@ -67,11 +67,13 @@ class SparseRows:
         rows = blocks[0].shape[0]
         indptr, indices, data = [0], [], []
         for row in range(rows):
+            count = 0
             for block, offset in zip(blocks, offsets):
                 start, end = block.indptr[row], block.indptr[row + 1]
                 indices.append(block.indices[start:end] + offset)
                 data.append(block.data[start:end])
-            indptr.append(indptr[-1] + sum(len(part) for part in indices[-len(blocks):]))
+                count += end - start
+            indptr.append(indptr[-1] + count)
         return SparseRows(
             np.asarray(indptr, dtype=np.int64),
             np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
