@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -187,7 +188,10 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest.hex(), digest_hex)
 
 
-_DUMMY_HASH = hash_password("dummy-password")  # checked for unknown users, so they cost the same
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked for unknown users, so they cost the same (made on first use: every process imports this module)."""
+    return hash_password("dummy-password")
 
 
 def _validate_name(name: str) -> str:
@@ -318,7 +322,7 @@ class AccountStore:
         """The password check alone (no locks, no audit): True when the user exists and it matches."""
         stored = self._stored_hash(name)
         if stored is None:
-            check_password(password, _DUMMY_HASH)
+            check_password(password, _dummy_hash())
             return False
         return check_password(password, stored)
 

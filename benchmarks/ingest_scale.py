@@ -63,7 +63,7 @@ def percentile(values: list[float], q: float) -> float:
 def _reuse_model_caches(shared: Path, cache_dir: Path) -> None:
     """Link the word-vector and reader caches of the usual home (they do not depend on the documents)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    for item in [*shared.glob("*.npz")]:
+    for item in [*shared.glob("*.npy"), *shared.glob("*.npz")]:
         target = cache_dir / item.name
         if not target.exists():
             target.symlink_to(item)

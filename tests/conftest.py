@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from assistant.config import apply_offline_environment, load_settings
+
+from tests.caches import link_model_caches
 
 apply_offline_environment()
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +46,5 @@ def shared_cache(session_home: Path) -> Path:
 def settings(home: Path, shared_cache: Path, assistant):  # noqa: ANN001 - reuse the model cache
     settings = load_settings(home=home)
     settings.ensure_dirs()
-    for item in [*shared_cache.glob("*.npz"), *shared_cache.glob("reader-*.joblib")]:
-        target = settings.cache_dir / item.name
-        if not target.exists():
-            os.link(item, target)
+    link_model_caches(shared_cache, settings.cache_dir)
     return settings

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 CHIVE_MODEL_ID = "chive-ja-ginza-5.3.0-static"
-CACHE_FORMAT = "keyed-1"
+CACHE_FORMAT = "keyed-2"
+CACHE_PARTS = ("keys", "rows", "vectors")
 SEEN_WORDS_LIMIT = 500_000
 
 
@@ -67,8 +68,14 @@ def word_key(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def build_chive_cache(cache_file: Path) -> None:
-    """Extract the lookup once into a compact .npz: sorted word keys, their rows, the vector table.
+def chive_cache_files(cache_dir: Path) -> dict[str, Path]:
+    """The lookup's arrays, one .npy file each (memory-mapped: the pages a process reads are shared
+    by every worker instead of each holding its own 30 MB copy)."""
+    return {part: cache_dir / f"{CHIVE_MODEL_ID}-{CACHE_FORMAT}.{part}.npy" for part in CACHE_PARTS}
+
+
+def build_chive_cache(cache_dir: Path) -> None:
+    """Extract the lookup once: sorted word keys, their rows, the vector table.
 
     Row 0 of the table is the zero vector ([UNK]); a word's row is its chiVe row + 1."""
     words, rows, vectors = chive_table()
@@ -77,10 +84,27 @@ def build_chive_cache(cache_file: Path) -> None:
     keys, rows = keys[order], rows[order] + 1
     unique = np.concatenate([[True], keys[1:] != keys[:-1]])  # a key collision keeps the first word
     table = np.vstack([np.zeros((1, vectors.shape[1]), dtype=np.float32), vectors])
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp.npz")
-    np.savez(tmp, keys=keys[unique], rows=rows[unique].astype(np.int32), vectors=table)
-    tmp.replace(cache_file)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {"keys": keys[unique], "rows": rows[unique].astype(np.int32), "vectors": table}
+    files = chive_cache_files(cache_dir)
+    for part in ("rows", "vectors", "keys"):  # keys last: the lookup counts as present once its keys are
+        tmp = files[part].with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            np.save(handle, arrays[part])
+        tmp.replace(files[part])
+
+
+def _load_chive_cache(cache_dir: Path) -> dict[str, np.ndarray]:
+    files = chive_cache_files(cache_dir)
+    if not all(path.is_file() for path in files.values()):
+        build_chive_cache(cache_dir)
+        for older in cache_dir.glob(f"{CHIVE_MODEL_ID}*.npz"):  # caches of earlier formats
+            older.unlink(missing_ok=True)
+    try:
+        return {part: np.load(path, mmap_mode="r") for part, path in files.items()}
+    except ValueError:  # a file cut short (e.g. a full disk): extract again
+        build_chive_cache(cache_dir)
+        return {part: np.load(path, mmap_mode="r") for part, path in files.items()}
 
 
 class Embedder:
@@ -109,12 +133,8 @@ class ChiveEmbedder(Embedder):
     """
 
     def __init__(self, cache_dir: Path) -> None:
-        cache_file = cache_dir / f"{CHIVE_MODEL_ID}-{CACHE_FORMAT}.npz"
-        if not cache_file.is_file():
-            build_chive_cache(cache_file)
-            (cache_dir / f"{CHIVE_MODEL_ID}.npz").unlink(missing_ok=True)  # the older, word-keyed cache
-        with np.load(cache_file) as data:
-            self._keys, self._rows, self._weights = data["keys"], data["rows"], data["vectors"]
+        arrays = _load_chive_cache(cache_dir)
+        self._keys, self._rows, self._weights = arrays["keys"], arrays["rows"], arrays["vectors"]
         self._seen: dict[str, int | None] = {}  # word → row, for the words this process has met
         self.model_id = CHIVE_MODEL_ID
         self.dimension = int(self._weights.shape[1])
@@ -178,7 +198,7 @@ class ChiveEmbedder(Embedder):
         vocab = {w: int(r) + 1 for w, r in zip(words, rows)}
         tokenizer = Tokenizer(WordLevel({"[UNK]": 0, **vocab}, unk_token="[UNK]"))
         tokenizer.pre_tokenizer = WhitespaceSplit()
-        return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=self._weights)], device="cpu")
+        return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=np.array(self._weights))], device="cpu")
 
 
 class LocalSentenceTransformerEmbedder(Embedder):

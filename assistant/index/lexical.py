@@ -7,7 +7,10 @@ document frequencies and lengths of the chunks it holds: appending rows or dropp
 array operation, and the scores equal a fresh bm25s index of the same token lists
 (tests/index/test_lexical.py compares them).
 
-Saved as `vocab.index.json` (term → column) and `counts.npz` (CSR arrays) in one folder.
+Saved in one folder as `vocab.index.json` (term → column) and one .npy file per array: the row view
+(CSR, for updates) and the column view with the corpus statistics (for scoring). A loaded index maps
+the arrays from disk, so a query reads the columns of its terms only, and the workers that serve the
+same build share those pages instead of each holding its own copy.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 VOCAB_FILE = "vocab.index.json"
-COUNTS_FILE = "counts.npz"
+ROW_ARRAYS = ("indptr", "indices", "counts")
+COLUMN_ARRAYS = ("col_ptr", "col_rows", "col_counts", "norm", "idf")
 EMPTY_TOKEN = "[空]"  # a chunk without content words still needs one term
 K1 = 1.5
 B = 0.75
@@ -95,15 +99,23 @@ class LexicalIndex:
         row_of_entry = np.repeat(np.arange(rows, dtype=np.int32), np.diff(self.indptr))
         lengths = np.bincount(row_of_entry, weights=self.counts, minlength=rows).astype(np.float32)
         average = float(lengths.mean()) if rows else 1.0
-        self._norm = (K1 * ((1 - B) + B * lengths / (average or 1.0))).astype(np.float32)
+        norm = (K1 * ((1 - B) + B * lengths / (average or 1.0))).astype(np.float32)
         order = np.argsort(self.indices, kind="stable")
-        self._col_rows = row_of_entry[order]
-        self._col_counts = self.counts[order]
-        self._col_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=n_terms))]).astype(np.int64)
-        df = np.diff(self._col_ptr).astype(np.float64)
+        col_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=n_terms))]).astype(np.int64)
+        df = np.diff(col_ptr).astype(np.float64)
         with np.errstate(divide="ignore"):
-            self._idf = np.where(df > 0, np.log(1 + (rows - df + 0.5) / (df + 0.5)), 0.0).astype(np.float32)
+            idf = np.where(df > 0, np.log(1 + (rows - df + 0.5) / (df + 0.5)), 0.0).astype(np.float32)
+        self._set_columns(col_ptr=col_ptr, col_rows=row_of_entry[order], col_counts=self.counts[order], norm=norm, idf=idf)
+
+    def _set_columns(self, *, col_ptr: np.ndarray, col_rows: np.ndarray, col_counts: np.ndarray, norm: np.ndarray,
+                     idf: np.ndarray) -> None:
+        self._col_ptr, self._col_rows, self._col_counts, self._norm, self._idf = col_ptr, col_rows, col_counts, norm, idf
         self._prepared = True
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        self.prepare()
+        return {"col_ptr": self._col_ptr, "col_rows": self._col_rows, "col_counts": self._col_counts,
+                "norm": self._norm, "idf": self._idf}
 
     def get_scores(self, tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every chunk for the query tokens (each occurrence counts, as in bm25s)."""
@@ -125,17 +137,26 @@ class LexicalIndex:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / VOCAB_FILE).write_text(json.dumps(self.vocab_dict, ensure_ascii=False), encoding="utf-8")
-        with (folder / COUNTS_FILE).open("wb") as handle:
-            np.savez(handle, indptr=self.indptr, indices=self.indices, counts=self.counts)
+        arrays = {"indptr": self.indptr, "indices": self.indices, "counts": self.counts, **self._columns()}
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
+        """The index of a saved folder, its arrays mapped read-only (checked for shape, not read through)."""
         vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
         if not isinstance(vocab, dict):
             raise ValueError(f"{VOCAB_FILE} is not an object")
-        with np.load(folder / COUNTS_FILE) as data:
-            index = cls(vocab, data["indptr"], data["indices"], data["counts"])
-        if index.indices.size and int(index.indices.max()) >= len(vocab):
-            raise ValueError("term columns exceed the vocabulary")
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in (*ROW_ARRAYS, *COLUMN_ARRAYS)}
+        index = cls(vocab, arrays["indptr"], arrays["indices"], arrays["counts"])
+        rows, entries = index.rows, len(index.indices)
+        consistent = (
+            len(index.counts) == entries == len(arrays["col_rows"]) == len(arrays["col_counts"])
+            and int(index.indptr[-1]) == entries
+            and len(arrays["col_ptr"]) == len(vocab) + 1 and int(arrays["col_ptr"][-1]) == entries
+            and len(arrays["norm"]) == rows and len(arrays["idf"]) == len(vocab)
+        )
+        if not consistent:
+            raise ValueError("the saved arrays do not fit together")
+        index._set_columns(**{name: arrays[name] for name in COLUMN_ARRAYS})
         return index
-

@@ -26,6 +26,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 
 from assistant.chunk import Chunk
 from assistant.index.analysis import analyse_chunks
+from assistant.index.chunk_table import ChunkRow
 from assistant.index.embeddings import get_embedder
 from assistant.index.lexical import LexicalIndex
 
@@ -282,6 +283,7 @@ class RemoteSearchIndex:
         self.bm25 = LexicalIndex.from_tokens([json.loads(r.tokens) for r in rows])
         self.bm25.prepare()
         self.collection = chroma_server(settings.chroma_url).get_collection(row.collection)
+        self.rows = [ChunkRow.of(c) for c in self.chunks]
         self.by_id = {c.source_id: c for c in self.chunks}
         self.position = {c.source_id: i for i, c in enumerate(self.chunks)}
         self._build_id = label(row.build_id, row.version)

@@ -47,9 +47,9 @@ class StagedVectors:
         self.root = settings.index_dir / WORKING_COPIES / f"staged-{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.doc_ids: set[str] = set()
         self._base_ids: dict[str, list[str]] = {}
-        for source_id, doc_id in _read_rows(folder):
-            if doc_id:
-                self._base_ids.setdefault(doc_id, []).append(source_id)
+        for row in _read_rows(folder):
+            if row.doc_id:
+                self._base_ids.setdefault(row.doc_id, []).append(row.source_id)
         self._staged_ids: dict[str, list[str]] = {}
         self._pending: list[tuple[list[Chunk], np.ndarray]] = []
         self._pending_removals: list[str] = []

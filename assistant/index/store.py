@@ -34,6 +34,7 @@ from filelock import FileLock
 from assistant.chunk import Chunk
 from assistant.config import Settings
 from assistant.index.analysis import Analysed, analyse_chunks, index_text
+from assistant.index.chunk_table import ChunkRow, ChunkTable
 from assistant.index.embeddings import CHIVE_MODEL_ID, Embedder, get_embedder
 from assistant.index.integrity import (
     CHROMA,
@@ -56,10 +57,10 @@ CHROMA_BATCH = 1000
 # 2: the manifest lists the checksums of the build's files and the text digest of each document.
 # 3: the lexical part keeps term counts (assistant.index.lexical) and tokens.jsonl the BM25 tokens of
 #    each chunk, so that a document can be added or removed without indexing the others again.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 CHUNKS_FILE = "chunks.jsonl"
 TOKENS_FILE = "tokens.jsonl"
-ROWS_FILE = "rows.json"  # (source id, document id) of each row, so an update need not parse every chunk
+ROWS_FILE = "rows.json"  # a ChunkRow per chunk: an update and an opened index need not parse every chunk
 LEXICAL_DIR = "bm25"
 
 
@@ -210,23 +211,19 @@ def _write_lexical(folder: Path, chunks: list[Chunk], tokens: list[list[str]], l
         folder,
         [orjson.dumps(chunk.to_dict()) for chunk in chunks],
         [orjson.dumps(row) for row in tokens],
-        [_row_of(chunk) for chunk in chunks],
+        [ChunkRow.of(chunk) for chunk in chunks],
         lexical,
     )
 
 
-def _row_of(chunk: Chunk) -> tuple[str, str | None]:
-    return chunk.source_id, chunk.meta.get("doc_id")
-
-
-def _write_lines(folder: Path, chunk_lines: list[bytes], token_lines: list[bytes], rows: list[tuple[str, str | None]],
+def _write_lines(folder: Path, chunk_lines: list[bytes], token_lines: list[bytes], rows: list[ChunkRow],
                  lexical: LexicalIndex) -> None:
     """The build's chunk and token files (one JSON line per chunk), the row list and the lexical index."""
     with (folder / CHUNKS_FILE).open("wb") as handle:
         handle.writelines(line + b"\n" for line in chunk_lines)
     with (folder / TOKENS_FILE).open("wb") as handle:
         handle.writelines(line + b"\n" for line in token_lines)
-    (folder / ROWS_FILE).write_bytes(orjson.dumps(rows))
+    (folder / ROWS_FILE).write_bytes(orjson.dumps([tuple(row) for row in rows]))
     lexical.save(folder / LEXICAL_DIR)
 
 
@@ -235,14 +232,13 @@ def _raw_lines(path: Path) -> list[bytes]:
         return [line.rstrip(b"\n") for line in handle if line.strip()]
 
 
-def _read_rows(folder: Path, chunk_lines: list[bytes] | None = None) -> list[tuple[str, str | None]]:
-    """(source id, document id) per row; from the chunk lines (read here unless given) for a build written
-    before the row list."""
+def _read_rows(folder: Path, chunk_lines: list[bytes] | None = None) -> list[ChunkRow]:
+    """The row list; from the chunk lines (read here unless given) when it cannot be read."""
     try:
-        return [(str(sid), doc) for sid, doc in orjson.loads((folder / ROWS_FILE).read_bytes())]
+        return [ChunkRow.parse(row) for row in orjson.loads((folder / ROWS_FILE).read_bytes())]
     except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
         lines = chunk_lines if chunk_lines is not None else _raw_lines(folder / CHUNKS_FILE)
-        return [_row_of(Chunk.from_dict(orjson.loads(line))) for line in lines]
+        return [ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines]
 
 
 def _fallback_is_safe(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -455,11 +451,6 @@ def changed_chunks(
     return chunks, Analysed.joined(parts, embedder.dimension)
 
 
-def _read_lines(path: Path) -> list[Any]:
-    with path.open("rb") as handle:
-        return [orjson.loads(line) for line in handle if line.strip()]
-
-
 def update_index(
     settings: Settings,
     knowledge: Knowledge,
@@ -502,12 +493,12 @@ def update_index(
         rows = _read_rows(folder, chunk_lines)
         if not len(rows) == len(chunk_lines) == len(token_lines):
             raise IndexError_(f"索引 {folder.name} の行数が一致しません。`assistant index rebuild` を実行してください")
-        dropped = [i for i, (_sid, doc_id) in enumerate(rows) if doc_id in doc_ids]
+        dropped = [i for i, row in enumerate(rows) if row.doc_id in doc_ids]
         dropped_set = set(dropped)
         dropped_chunks = [Chunk.from_dict(orjson.loads(chunk_lines[i])) for i in dropped]
         keep = [i for i in range(len(rows)) if i not in dropped_set]
-        new_rows = [rows[i] for i in keep] + [_row_of(c) for c in new_chunks]
-        ids = [sid for sid, _doc_id in new_rows]
+        new_rows = [rows[i] for i in keep] + [ChunkRow.of(c) for c in new_chunks]
+        ids = [row.source_id for row in new_rows]
         if len(set(ids)) != len(ids):
             raise IndexError_("チャンク ID が重複しています（corpus を確認してください）")
         build_id = _new_build_id()
@@ -527,7 +518,7 @@ def update_index(
             timings["bm25_seconds"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             used_staged = False
-            removed_ids = [rows[i][0] for i in dropped]
+            removed_ids = [rows[i].source_id for i in dropped]
             if staged is not None and staged.fits(folder.name, doc_ids):
                 staged.take(tmp / CHROMA)  # the vectors were written while the files were read
                 _seal_chroma(tmp / CHROMA, removed_ids)
@@ -674,9 +665,8 @@ class SearchIndex:
         self.chroma_path = chroma_path
         self._finalizer = weakref.finalize(self, _release, None, chroma_path.parent)
         try:
-            self.chunks = [Chunk.from_dict(d) for d in _read_lines(folder / CHUNKS_FILE)]
+            self.chunks = ChunkTable(folder / CHUNKS_FILE, _read_rows(folder))
             self.bm25 = LexicalIndex.load(folder / LEXICAL_DIR)
-            self.bm25.prepare()
             client = chroma_client(chroma_path)
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _release, client, chroma_path.parent)
@@ -688,8 +678,9 @@ class SearchIndex:
             self.close()
             raise IndexError_(f"索引 {folder.name} のチャンク数が一致しません。`assistant index rebuild` を実行してください")
         self.embedder = embedder
-        self.by_id = {c.source_id: c for c in self.chunks}
-        self.position = {c.source_id: i for i, c in enumerate(self.chunks)}
+        self.rows = self.chunks.rows
+        self.by_id = self.chunks.by_id
+        self.position = self.chunks.position
 
     @property
     def build_id(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -19,7 +19,8 @@ import numpy as np
 from assistant.chunk import Chunk
 from assistant.index.store import SearchIndex
 from assistant.index.tokenizer import get_tokenizer
-from assistant.ingest.docstore import SCOPE_MUNICIPALITY, chunk_scope
+from assistant.index.chunk_table import ChunkRow
+from assistant.ingest.docstore import SCOPE_MUNICIPALITY, SCOPE_PUBLIC
 
 
 MASKS_KEPT = 64  # filters differ by kind, confidence, dates and the asking municipality
@@ -101,14 +102,13 @@ class ChunkColumns:
         return len(self.kind)
 
     @classmethod
-    def of(cls, chunks: list[Chunk]) -> "ChunkColumns":
-        scopes = [chunk_scope(c) for c in chunks]
+    def of(cls, rows: Sequence[ChunkRow]) -> "ChunkColumns":
         return cls(
-            kind=np.array([c.kind for c in chunks], dtype=str),
-            confidence=np.array([c.confidence for c in chunks], dtype=str),
-            as_of=np.array([c.as_of for c in chunks], dtype=str),
-            scope=np.array([scope for scope, _owner in scopes], dtype=str),
-            owner=np.array([owner or "" for _scope, owner in scopes], dtype=object),
+            kind=np.array([r.kind for r in rows], dtype=str),
+            confidence=np.array([r.confidence for r in rows], dtype=str),
+            as_of=np.array([r.as_of for r in rows], dtype=str),
+            scope=np.array([r.scope or SCOPE_PUBLIC for r in rows], dtype=str),
+            owner=np.array([r.municipality or "" for r in rows], dtype=object),
         )
 
 
@@ -157,7 +157,7 @@ class HybridRetriever:
     @property
     def columns(self) -> "ChunkColumns":
         if self._columns is None:
-            self._columns = ChunkColumns.of(self.index.chunks)
+            self._columns = ChunkColumns.of(self.index.rows)
         return self._columns
 
     def bm25_scores(self, query: str) -> np.ndarray:

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from docx import Document
 
+from tests.caches import link_model_caches
 from tests.dialogue.consultation import CONSULTATION_TURNS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +27,7 @@ ASK_KEYS = {"answer", "notification_type", "cases", "statutory", "out_of_scope",
 @pytest.fixture(scope="module")
 def cli_home(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     home = tmp_path_factory.mktemp("cli-home")
-    (home / "cache").mkdir()
-    for item in [*shared_cache.glob("*.npz"), *shared_cache.glob("reader-*.joblib")]:  # reuse the model caches
-        os.link(item, home / "cache" / item.name)
+    link_model_caches(shared_cache, home / "cache")
     return home
 
 

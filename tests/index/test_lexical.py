@@ -51,3 +51,21 @@ def test_a_chunk_without_tokens_still_has_a_row() -> None:
     index = LexicalIndex.from_tokens([[], ["届出"]])
     assert index.rows == 2
     assert index.get_scores(["届出"])[0] == 0 and index.get_scores(["届出"])[1] > 0
+
+
+def test_a_saved_index_is_mapped_from_disk_and_scores_as_before(tmp_path) -> None:  # noqa: ANN001
+    index = LexicalIndex.from_tokens(_corpus(4, 120))
+    index.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    assert isinstance(loaded.indices, np.memmap), "the arrays are read from disk as they are needed"
+    for query in (["届出"], ["医療費", "助成"], ["未知の語"]):
+        assert np.array_equal(loaded.get_scores(query), index.get_scores(query))
+    again = loaded.appended(_corpus(5, 3))  # an update starts from a mapped index
+    assert again.rows == 123 and not isinstance(again.indices, np.memmap)
+
+
+def test_arrays_that_do_not_fit_together_are_refused(tmp_path) -> None:  # noqa: ANN001
+    LexicalIndex.from_tokens(_corpus(6, 50)).save(tmp_path / "lex")
+    np.save(tmp_path / "lex" / "norm.npy", np.ones(7, dtype=np.float32))  # another index's row statistics
+    with pytest.raises(ValueError):
+        LexicalIndex.load(tmp_path / "lex")

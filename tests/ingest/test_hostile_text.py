@@ -4,7 +4,6 @@ instruction-like passages are flagged at ingest and never become the grounds of 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 from assistant.config import load_settings
 from assistant.ingest.docstore import DocumentStore
 from assistant.ingest.screening import load_instruction_rules
+
+from tests.caches import link_model_caches
 
 # The reported document: an instruction to the reader, a conclusion to repeat, a phone number.
 HOSTILE = """# 独自利用事務の情報連携に関する事務連絡
@@ -85,8 +86,7 @@ def hostile_assistant(tmp_path_factory: pytest.TempPathFactory, shared_cache: Pa
     home = tmp_path_factory.mktemp("hostile-home")
     settings = load_settings(home=home)
     settings.ensure_dirs()
-    for item in [*shared_cache.glob("*.npz"), *shared_cache.glob("reader-*.joblib")]:
-        os.link(item, settings.cache_dir / item.name)
+    link_model_caches(shared_cache, settings.cache_dir)
     source = home / "jimurenraku.md"
     source.write_text(HOSTILE, encoding="utf-8")
     assert DocumentStore(settings.documents_dir).ingest(source, kind="guidance", as_of="2025-04-01").status == "added"

@@ -2,7 +2,6 @@
 and their citations follow it, and the index is marked stale until it is rebuilt; a revert restores all of it."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from assistant.ingest.docstore import DocumentStore
 from assistant.service import Assistant
 from assistant.textnorm import normalize
 
+from tests.caches import link_model_caches
+
 QUESTION = "予防接種の自己負担金を徴収する事務は、どの事例に当たりますか"
 LOCAL_NAME = "ふるさと子育て応援金の支給に関する事務"
 ADMIN = Actor(user="kanri", role="管理者")
@@ -25,9 +26,7 @@ ADMIN = Actor(user="kanri", role="管理者")
 def home(tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("ASSISTANT_HOME", str(path))
-    (path / "cache").mkdir(parents=True)
-    for item in [*shared_cache.glob("*.npz"), *shared_cache.glob("reader-*.joblib")]:
-        os.link(item, path / "cache" / item.name)  # the embedding and reader caches of the session's index
+    link_model_caches(shared_cache, path / "cache")  # the embedding and reader caches of the session's index
     return path
 
 

@@ -30,6 +30,7 @@ def test_municipal_material_answers_its_own_municipality_only(assistant) -> None
     import dataclasses
     from types import SimpleNamespace
 
+    from assistant.index.chunk_table import ChunkRow
     from assistant.retrieve.hybrid import Audience, HybridRetriever, answering_for
 
     query = "届出の受付期間"
@@ -37,7 +38,8 @@ def test_municipal_material_answers_its_own_municipality_only(assistant) -> None
     own = dataclasses.replace(top, meta=top.meta | {"scope": "municipality", "municipality": "さくら市"})
     index = assistant.index
     chunks = [own if c.source_id == top.source_id else c for c in index.chunks]
-    scoped = HybridRetriever(SimpleNamespace(chunks=chunks, bm25=index.bm25, position=index.position))
+    rows = [ChunkRow.of(c) for c in chunks]
+    scoped = HybridRetriever(SimpleNamespace(chunks=chunks, rows=rows, bm25=index.bm25, position=index.position))
 
     def found(audience: Audience | None) -> bool:
         with answering_for(audience):
@@ -67,6 +69,7 @@ def _passes(filters, chunk) -> bool:  # noqa: ANN001 - the rule, one chunk at a 
 def test_filter_masks_equal_filtering_chunk_by_chunk(assistant) -> None:  # noqa: ANN001
     import dataclasses
 
+    from assistant.index.chunk_table import ChunkRow
     from assistant.retrieve.hybrid import Audience, ChunkColumns
 
     base = assistant.index.chunks
@@ -74,7 +77,7 @@ def test_filter_masks_equal_filtering_chunk_by_chunk(assistant) -> None:  # noqa
     for n, chunk in enumerate(base[:40]):  # some municipal material of two municipalities
         owner = "さくら市" if n % 2 else "みなと町"
         chunks[n] = dataclasses.replace(chunk, meta=chunk.meta | {"scope": "municipality", "municipality": owner})
-    columns = ChunkColumns.of(chunks)
+    columns = ChunkColumns.of([ChunkRow.of(c) for c in chunks])
     kinds = sorted({c.kind for c in chunks})
     dates = sorted({c.as_of for c in chunks})
     cases = [
