@@ -34,13 +34,26 @@ def _env(home: Path | None) -> dict[str, str]:
 
 
 def _peak_rss_mb(pid: int) -> float:
+    return memory_mb(pid).get("peak", float("nan"))
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's memory now, in MB: peak and current resident size, the private (anonymous) part, the
+    part that maps files (dictionary, libraries, index arrays; shared with every process mapping them), and
+    the proportional share (each shared page divided by the processes that map it)."""
+    fields = {"VmHWM": "peak", "VmRSS": "resident", "RssAnon": "private", "RssFile": "file_mapped"}
+    found: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+            name, _, value = line.partition(":")
+            if name in fields:
+                found[fields[name]] = round(int(value.split()[0]) / 1024, 1)
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                found["proportional"] = round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
-    return float("nan")
+    return found
 
 
 def cli_first_answer(home: Path | None) -> tuple[float, float]:
@@ -58,8 +71,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_page(home: Path | None) -> tuple[float, float, float]:
-    """(seconds until the page answers, seconds until the first chat answer, peak MB) of `python app.py`."""
+def app_page(home: Path | None) -> tuple[float, float, dict[str, float]]:
+    """(seconds until the page answers, seconds until the first chat answer, memory after it) of `python app.py`."""
     port = _free_port()
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], env=_env(home), cwd=ROOT,
@@ -72,7 +85,7 @@ def app_page(home: Path | None) -> tuple[float, float, float]:
         client = Client(url, verbose=False)
         client.predict("bench-start", QUESTION, [], api_name="/chat")
         answered = time.perf_counter() - started
-        return page, answered, _peak_rss_mb(process.pid)
+        return page, answered, memory_mb(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -106,7 +119,8 @@ def main() -> None:
         "cli_peak_mb": round(max(c[1] for c in cli), 1),
         "app_page_s": {"median": round(statistics.median(a[0] for a in app), 2), "all": [round(a[0], 2) for a in app]},
         "app_first_answer_s": round(statistics.median(a[1] for a in app), 2),
-        "app_peak_mb_after_first_answer": round(max(a[2] for a in app), 1),
+        "app_peak_mb_after_first_answer": max(a[2].get("peak", 0.0) for a in app),
+        "app_memory_mb_after_first_answer": app[-1][2],
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     name = f"start-{args.label}.json" if args.label else "start.json"

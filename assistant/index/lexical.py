@@ -16,7 +16,6 @@ same build share those pages instead of each holding its own copy.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -51,22 +50,25 @@ class LexicalIndex:
         return index.appended(list(token_lists))
 
     def appended(self, token_lists: Sequence[Sequence[str]]) -> "LexicalIndex":
-        """A new index with these chunks added after the existing rows (new terms get new columns)."""
+        """A new index with these chunks added after the existing rows (new terms get new columns, numbered
+        in order of first appearance). The counting is one sort of (row, column) keys: a counter per chunk
+        took seconds for 50,000 chunks."""
         vocab = dict(self.vocab_dict)
-        lengths, indices, counts = [], [], []
-        for tokens in token_lists:
-            bag = Counter(tokens or [EMPTY_TOKEN])
-            columns = [vocab.setdefault(term, len(vocab)) for term in bag]
-            order = np.argsort(columns)
-            indices.append(np.asarray(columns, dtype=np.int32)[order])
-            counts.append(np.fromiter(bag.values(), dtype=np.float32, count=len(bag))[order])
-            lengths.append(len(bag))
-        added_ptr = np.cumsum([0, *lengths], dtype=np.int64) + self.indptr[-1]
+        lists = [tokens or [EMPTY_TOKEN] for tokens in token_lists]
+        if not lists:
+            return self
+        columns = np.fromiter((vocab.setdefault(term, len(vocab)) for tokens in lists for term in tokens), dtype=np.int64)
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        width = len(vocab)
+        keys = np.repeat(np.arange(len(lists), dtype=np.int64), lengths) * width + columns
+        unique_keys, counts = np.unique(keys, return_counts=True)  # sorted: by row, then by column
+        terms_per_row = np.bincount(unique_keys // width, minlength=len(lists))
+        added_ptr = np.cumsum(terms_per_row, dtype=np.int64) + self.indptr[-1]
         return LexicalIndex(
             vocab,
-            np.concatenate([self.indptr, added_ptr[1:]]),
-            np.concatenate([self.indices, *indices]) if indices else self.indices,
-            np.concatenate([self.counts, *counts]) if counts else self.counts,
+            np.concatenate([self.indptr, added_ptr]),
+            np.concatenate([self.indices, (unique_keys % width).astype(np.int32)]),
+            np.concatenate([self.counts, counts.astype(np.float32)]),
         )
 
     def without(self, rows: Iterable[int]) -> "LexicalIndex":
