@@ -777,6 +777,8 @@ def run() -> None:
     was printed; the exit handlers (working copies removed, logs closed) still run, and open files are
     flushed first."""
     code = main()
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or coverage tool writes its results at interpreter exit
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -203,6 +203,7 @@ _NUMBER_RUN = re.compile(rf"(?:\([ \t]?)?(?:\+[ \t]?)?(?:\([ \t]?)?[0-9]+(?:(?:{
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 _MY_NUMBER_GROUPINGS = {(12,), (4, 4, 4), (4, 8), (8, 4)}
 _MAX_GROUPS = 5  # +81 (0) 3 1234 5678
+_FEWEST_DIGITS = 10  # the shortest number masked (a 10-digit phone number); a shorter run is a date, an amount…
 
 EMAIL_PATTERN = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*[ \t]?(?:@|\[at\]|\(at\))[ \t]?"
@@ -407,7 +408,7 @@ class Masker:
         urls = _Spans(m.span() for m in URL_PATTERN.finditer(text))
         found: list[NumberMatch] = []
         for run in _NUMBER_RUN.finditer(text):
-            if urls.conflict(*run.span()):
+            if run.end() - run.start() < _FEWEST_DIGITS or urls.conflict(*run.span()):
                 continue
             found.extend(self._numbers_in_run(text, run))
         return found

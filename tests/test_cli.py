@@ -29,6 +29,9 @@ def test_contract_commands(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     status = json.loads(_run(home, "index", "status", "--json").stdout)
     assert status["state"] == "ready"
+    asked = _run(home, "ask", "届出の種類は何ですか", "--json")
+    assert asked.returncode == 0 and json.loads(asked.stdout)["citations"], asked.stderr
+    assert not list((home / "index" / ".open").iterdir()), "the exit handlers still remove the working copy"
     source = json.loads(_run(home, "source", "case-10", "--json").stdout)
     assert list(source)[:7] == ["source_id", "title", "locator", "text", "as_of", "confidence", "origin"]
     assert source["origin"] == "corpus/cases.yaml"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.index.arrays import mapped
 from assistant.index.tokenizer import get_tokenizer
 
 if TYPE_CHECKING:
@@ -101,10 +102,10 @@ def _load_chive_cache(cache_dir: Path) -> dict[str, np.ndarray]:
         for older in cache_dir.glob(f"{CHIVE_MODEL_ID}*.npz"):  # caches of earlier formats
             older.unlink(missing_ok=True)
     try:
-        return {part: np.load(path, mmap_mode="r") for part, path in files.items()}
+        return {part: mapped(path) for part, path in files.items()}
     except ValueError:  # a file cut short (e.g. a full disk): extract again
         build_chive_cache(cache_dir)
-        return {part: np.load(path, mmap_mode="r") for part, path in files.items()}
+        return {part: mapped(path) for part, path in files.items()}
 
 
 class Embedder:

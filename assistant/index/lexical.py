@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.index.arrays import mapped
+
 VOCAB_FILE = "vocab.index.json"
 ROW_ARRAYS = ("indptr", "indices", "counts")
 COLUMN_ARRAYS = ("col_ptr", "col_rows", "col_counts", "norm", "idf")
@@ -149,7 +151,7 @@ class LexicalIndex:
         vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
         if not isinstance(vocab, dict):
             raise ValueError(f"{VOCAB_FILE} is not an object")
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in (*ROW_ARRAYS, *COLUMN_ARRAYS)}
+        arrays = {name: mapped(folder / f"{name}.npy") for name in (*ROW_ARRAYS, *COLUMN_ARRAYS)}
         index = cls(vocab, arrays["indptr"], arrays["indices"], arrays["counts"])
         rows, entries = index.rows, len(index.indices)
         consistent = (
