@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -170,6 +171,10 @@ class DocumentStore:
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         return self.backend.get(doc_id)
+
+    def group_commit(self) -> AbstractContextManager[None]:
+        """Records committed inside the block reach the disk together when it ends (see FileRecords)."""
+        return self.backend.group_commit()
 
     # -- originals --------------------------------------------------------------------------------
     def _keep_original(self, source: Path, doc_id: str) -> str:

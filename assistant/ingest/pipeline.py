@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -152,6 +153,9 @@ class _NoRecords:
     def delete(self, doc_id: str) -> None:
         raise RuntimeError("records are not deleted in worker processes")
 
+    def group_commit(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
 
 def _labelled(result: IngestResult, upload: Upload) -> IngestResult:
     if upload.label is None:
@@ -223,16 +227,17 @@ def ingest_documents(
                 knowledge = knowledge or load_effective_knowledge(settings)
                 staged = stage_vectors(settings, knowledge)
             try:
-                for upload, outcome, analysed in _prepared_outcomes(settings, store, expanded, options, say):
-                    if isinstance(outcome, PreparedDocument):
-                        report.bytes_read += _size(upload.path)
-                        result = store.commit(outcome)
-                        prepared[outcome.doc_id] = Prepared(outcome.chunks, analysed)
-                        if staged is not None and analysed is not None and result.status in CHANGED:
-                            staged = _staged_put(staged, outcome, analysed)
-                    else:
-                        result = outcome
-                    report.results.append(_labelled(result, upload))
+                with store.group_commit():  # the records of the files read are flushed to disk together
+                    for upload, outcome, analysed in _prepared_outcomes(settings, store, expanded, options, say):
+                        if isinstance(outcome, PreparedDocument):
+                            report.bytes_read += _size(upload.path)
+                            result = store.commit(outcome)
+                            prepared[outcome.doc_id] = Prepared(outcome.chunks, analysed)
+                            if staged is not None and analysed is not None and result.status in CHANGED:
+                                staged = _staged_put(staged, outcome, analysed)
+                        else:
+                            result = outcome
+                        report.results.append(_labelled(result, upload))
             except BaseException:
                 close_staged(staged)
                 raise

@@ -12,6 +12,9 @@ import datetime as dt
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,18 +38,33 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_bytes_atomic(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write to a temporary file and rename it over `path`; `durable`: on disk before the rename (fsync)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sync_to_disk(paths: list[Path], folder: Path) -> None:
+    """Flush these files, then the folder that names them, to disk."""
+    for path in [*paths, folder]:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # removed again since it was written
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 HEADS_MEMO = ".record-heads.cache"  # not *.json: never taken for a record
@@ -74,6 +92,10 @@ class RecordStore(Protocol):
         """Remove the record; returns what it held ({} when it could not be read), None when there was none."""
         ...
 
+    def group_commit(self) -> AbstractContextManager[None]:
+        """Records put by this thread inside the block are durable when it ends (not each on its own)."""
+        ...
+
 
 class FileRecords:
     """One JSON file per document in `folder` (the embedded default)."""
@@ -81,6 +103,7 @@ class FileRecords:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+        self._grouped = threading.local()  # .paths: records written in this thread's group commit
 
     def _path(self, doc_id: str) -> Path:
         return self.folder / f"{doc_id}.json"
@@ -143,7 +166,27 @@ class FileRecords:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def put(self, record: dict[str, Any]) -> None:
-        write_json_atomic(self._path(str(record["doc_id"])), record)
+        path = self._path(str(record["doc_id"]))
+        grouped: list[Path] | None = getattr(self._grouped, "paths", None)
+        write_bytes_atomic(path, json.dumps(record, ensure_ascii=False).encode("utf-8"), durable=grouped is None)
+        if grouped is not None:
+            grouped.append(path)
+
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """One flush to disk for all the records the block writes: flushing each record as it was written
+        took about a millisecond per document, a third of the ingesting process's time on 10,000 files.
+        A process killed inside the block loses nothing (the files are written); a power cut may lose the
+        records of the block, which the ingest had not reported done."""
+        if getattr(self._grouped, "paths", None) is not None:
+            yield  # already inside one
+            return
+        self._grouped.paths = []
+        try:
+            yield
+        finally:
+            paths, self._grouped.paths = self._grouped.paths, None
+            sync_to_disk(paths, self.folder)
 
     def delete(self, doc_id: str) -> dict[str, Any] | None:
         path = self._path(doc_id)
@@ -206,6 +249,9 @@ class DatabaseRecords:
             ).rowcount
             if not changed:
                 connection.execute(insert(documents_table).values(doc_id=doc_id, record=text, updated_at=_now()))
+
+    def group_commit(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each put is its own committed transaction
 
     def delete(self, doc_id: str) -> dict[str, Any] | None:
         with self.engine.connect().execution_options(write=True) as connection, connection.begin():

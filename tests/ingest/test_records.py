@@ -44,3 +44,25 @@ def test_a_removed_document_leaves_no_trace_in_the_memo(tmp_path: Path) -> None:
     assert store.delete("d0")["title"] == "さくら町の手引"
     memo = json.loads((store.folder / HEADS_MEMO).read_text(encoding="utf-8"))
     assert "さくら町" not in json.dumps(memo, ensure_ascii=False) and list(memo) == ["d1.json"]
+
+
+def test_a_group_commit_flushes_its_records_once_at_the_end(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import os
+
+    store = FileRecords(tmp_path / "documents")
+    flushed: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (flushed.append(fd), real_fsync(fd))[1])
+    store.put(_record("solo", "単独の手引"))
+    assert len(flushed) == 1, "a record on its own is flushed before it is renamed into place"
+    flushed.clear()
+    with store.group_commit():
+        for n in range(5):
+            store.put(_record(f"g{n}", f"手引{n}"))
+        with store.group_commit():  # nested: the outer block decides
+            store.put(_record("inner", "内側の手引"))
+        assert flushed == [] and len(store.all()) == 7, "written and readable, not yet flushed"
+    assert len(flushed) == 6 + 1, "each record of the block, then the folder"
+    flushed.clear()
+    store.put(_record("after", "後の手引"))
+    assert len(flushed) == 1, "after the block, each record is flushed again"
