@@ -66,3 +66,22 @@ def test_a_group_commit_flushes_its_records_once_at_the_end(tmp_path: Path, monk
     flushed.clear()
     store.put(_record("after", "後の手引"))
     assert len(flushed) == 1, "after the block, each record is flushed again"
+
+
+def test_a_long_group_commit_flushes_in_groups_and_every_record_once(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import os
+
+    import assistant.ingest.records as records
+
+    monkeypatch.setattr(records, "FLUSH_GROUP", 3)
+    store = FileRecords(tmp_path / "documents")
+    flushed: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (flushed.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
+    with store.group_commit():
+        for n in range(8):
+            store.put(_record(f"g{n}", f"手引{n}"))
+    folder = str(store.folder)
+    files = sorted(name for name in flushed if name != folder)
+    assert files == sorted(str(store.folder / f"g{n}.json") for n in range(8)), "each record flushed, once"
+    assert flushed.count(folder) == 3, "the folder after each group of three, and after the rest"
