@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from assistant.chunk import Chunk
@@ -70,7 +71,7 @@ def cite(
     )
 
 
-def is_valid(citation: dict[str, str] | Citation, chunks_by_id: dict[str, Chunk]) -> bool:
+def is_valid(citation: dict[str, str] | Citation, chunks_by_id: Mapping[str, Chunk]) -> bool:
     data = citation.to_dict() if isinstance(citation, Citation) else citation
     chunk = chunks_by_id.get(data.get("source_id", ""))
     quote = data.get("quote", "")

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -774,17 +775,21 @@ def run() -> None:
     """The `assistant` command: `main`, then leave without tearing the interpreter down.
 
     Freeing every module and object of a process that loaded Chroma took about 0.3 s after the answer
-    was printed; the exit handlers (working copies removed, logs closed) still run, and open files are
-    flushed first."""
+    was printed. The exit handlers still run (working copies removed, logs closed), database connections
+    are closed, and stdout and stderr are flushed; while another thread works, or under a profiler, the
+    interpreter exits as usual."""
     code = main()
-    if sys.getprofile() is not None or sys.gettrace() is not None:
-        sys.exit(code)  # a profiler or coverage tool writes its results at interpreter exit
+    if threading.active_count() > 1 or sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
+    store = sys.modules.get("assistant.dialogue.store")
+    if store is not None:
+        store.dispose_engines()
+    atexit._run_exitfuncs()  # noqa: SLF001 - what interpreter exit would run, and nothing else
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):  # the reader stopped listening, or the stream was closed
         pass
-    atexit._run_exitfuncs()  # noqa: SLF001 - what interpreter exit would run, and nothing else
     os._exit(code)
 
 

@@ -203,7 +203,7 @@ _NUMBER_RUN = re.compile(rf"(?:\([ \t]?)?(?:\+[ \t]?)?(?:\([ \t]?)?[0-9]+(?:(?:{
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 _MY_NUMBER_GROUPINGS = {(12,), (4, 4, 4), (4, 8), (8, 4)}
 _MAX_GROUPS = 5  # +81 (0) 3 1234 5678
-_FEWEST_DIGITS = 10  # the shortest number masked (a 10-digit phone number); a shorter run is a date, an amount…
+_SHORTEST_RUN = 10  # a run holds all its digits, and the shortest number masked has 10 (a phone number)
 
 EMAIL_PATTERN = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*[ \t]?(?:@|\[at\]|\(at\))[ \t]?"
@@ -408,7 +408,7 @@ class Masker:
         urls = _Spans(m.span() for m in URL_PATTERN.finditer(text))
         found: list[NumberMatch] = []
         for run in _NUMBER_RUN.finditer(text):
-            if run.end() - run.start() < _FEWEST_DIGITS or urls.conflict(*run.span()):
+            if run.end() - run.start() < _SHORTEST_RUN or urls.conflict(*run.span()):
                 continue
             found.extend(self._numbers_in_run(text, run))
         return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +145,7 @@ def _core_name(name: str) -> str:
 
 
 class CaseClassifier:
-    def __init__(self, knowledge: Knowledge, embedder: Embedder | None, chunks_by_id: dict[str, Chunk] | None = None) -> None:
+    def __init__(self, knowledge: Knowledge, embedder: Embedder | None, chunks_by_id: Mapping[str, Chunk] | None = None) -> None:
         self.knowledge = knowledge
         self.cases: list[Case] = list(knowledge.cases.values())
         self.config = knowledge.classifier

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class Planner:
         self.reader_model = reader_model
         self.knowledge = knowledge
         self.retriever = retriever
-        self.by_id: dict[str, Chunk] = retriever.index.by_id
+        self.by_id: Mapping[str, Chunk] = retriever.index.by_id
         self.classifier = classifier
         self.advisor = advisor
         self.names = SourceNames(knowledge)

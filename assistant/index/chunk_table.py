@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 
 from assistant.chunk import Chunk
+from assistant.ingest.docstore import chunk_scope
 
 CHUNKS_KEPT = 4096  # parsed chunks kept per table (corpus chunks are asked for again and again)
 _SCAN_BLOCK = 1 << 22
@@ -35,14 +36,13 @@ class ChunkRow(NamedTuple):
     kind: str
     confidence: str
     as_of: str
-    scope: str | None  # None: public (corpus chunks, documents ingested before scopes existed)
+    scope: str  # as `chunk_scope` tells it: public unless the document was given a municipality's scope
     municipality: str | None
 
     @classmethod
     def of(cls, chunk: Chunk) -> "ChunkRow":
-        meta = chunk.meta
-        return cls(chunk.source_id, meta.get("doc_id"), chunk.kind, chunk.confidence, chunk.as_of,
-                   meta.get("scope"), meta.get("municipality"))
+        scope, municipality = chunk_scope(chunk)
+        return cls(chunk.source_id, chunk.meta.get("doc_id"), chunk.kind, chunk.confidence, chunk.as_of, scope, municipality)
 
     @classmethod
     def parse(cls, value: object) -> "ChunkRow":
@@ -50,14 +50,18 @@ class ChunkRow(NamedTuple):
         if not isinstance(value, list) or len(value) != len(cls._fields):
             raise ValueError("a row of the row list has the wrong shape")
         source_id, doc_id, *shared = value
-        if not isinstance(source_id, str) or not all(isinstance(v, str) for v in shared[:3]):
+        kind, confidence, as_of, scope, municipality = shared
+        if not all(isinstance(v, str) for v in (source_id, kind, confidence, as_of, scope)) or not all(
+            v is None or isinstance(v, str) for v in (doc_id, municipality)
+        ):
             raise ValueError("a row of the row list has the wrong types")
         # Kinds, dates and municipalities repeat across thousands of rows: one string object each.
         return cls(source_id, doc_id, *(sys.intern(v) if isinstance(v, str) else v for v in shared))
 
 
 def line_offsets(path: Path) -> np.ndarray:
-    """Start offsets of the file's lines, plus its length at the end (line i is offsets[i]:offsets[i+1]-1)."""
+    """Start offsets of the file's lines, plus its length at the end (line i is offsets[i]:offsets[i+1]-1).
+    Every line counts, also an empty one: a build's chunk file has none (one JSON line per chunk)."""
     starts = [np.zeros(1, dtype=np.int64)]
     position = 0
     with path.open("rb") as handle:
@@ -84,10 +88,16 @@ class ChunkTable(Sequence[Chunk]):
         self._kept: OrderedDict[int, Chunk] = OrderedDict()
         self._lock = threading.Lock()
         self.position = {row.source_id: i for i, row in enumerate(rows)}
-        self.by_id = ChunksById(self)
+
+    @property
+    def by_id(self) -> "ChunksById":
+        # Made when asked: a view kept on the table would hold it in a cycle, and its file open until the
+        # cycle collector ran.
+        return ChunksById(self)
 
     def close(self) -> None:
-        self._closer()
+        with self._lock:
+            self._closer()
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -123,9 +133,10 @@ class ChunkTable(Sequence[Chunk]):
 
     def _read(self, position: int) -> Chunk:
         start, end = int(self._offsets[position]), int(self._offsets[position + 1])
-        if not self._closer.alive:
-            raise ValueError("the chunk table is closed")
-        line = os.pread(self._fd, end - start, start)
+        with self._lock:  # not closed (and its number not reused) while it is read
+            if not self._closer.alive:
+                raise ValueError("the chunk table is closed")
+            line = os.pread(self._fd, end - start, start)
         chunk = Chunk.from_dict(orjson.loads(line))
         if chunk.source_id != self.rows[position].source_id:
             raise ValueError(f"line {position + 1} of the chunk file is not chunk {self.rows[position].source_id}")

@@ -147,7 +147,8 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
-        """The index of a saved folder, its arrays mapped read-only (checked for shape, not read through)."""
+        """The index of a saved folder, its arrays mapped read-only. Only their shapes are checked here (reading
+        every entry would bring the whole index into memory); damaged content is found by the build's checksums."""
         vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
         if not isinstance(vocab, dict):
             raise ValueError(f"{VOCAB_FILE} is not an object")

@@ -57,7 +57,7 @@ CHROMA_BATCH = 1000
 # 2: the manifest lists the checksums of the build's files and the text digest of each document.
 # 3: the lexical part keeps term counts (assistant.index.lexical) and tokens.jsonl the BM25 tokens of
 #    each chunk, so that a document can be added or removed without indexing the others again.
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 CHUNKS_FILE = "chunks.jsonl"
 TOKENS_FILE = "tokens.jsonl"
 ROWS_FILE = "rows.json"  # a ChunkRow per chunk: an update and an opened index need not parse every chunk

@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -77,26 +77,28 @@ class _GroupFlush:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.pending: list[Path] = []
-        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-flush")
+        self._flusher: ThreadPoolExecutor | None = None  # started by the first full group
         self._flushes: list[Future[None]] = []
 
     def add(self, path: Path) -> None:
         self.pending.append(path)
         if len(self.pending) >= FLUSH_GROUP:
-            self._flush_pending()
-
-    def _flush_pending(self) -> None:
-        paths, self.pending = self.pending, []
-        self._flushes.append(self._flusher.submit(sync_to_disk, paths, self.folder))
+            if self._flusher is None:
+                self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-flush")
+            paths, self.pending = self.pending, []
+            self._flushes.append(self._flusher.submit(sync_to_disk, paths, self.folder))
 
     def finish(self) -> None:
         """Flush what is left and wait for every flush (an error of one is raised)."""
         try:
-            self._flush_pending()
+            if self.pending:
+                sync_to_disk(self.pending, self.folder)
+                self.pending = []
             for flush in self._flushes:
                 flush.result()
         finally:
-            self._flusher.shutdown(wait=True)
+            if self._flusher is not None:
+                self._flusher.shutdown(wait=True)
 
 
 HEADS_MEMO = ".record-heads.cache"  # not *.json: never taken for a record
@@ -218,9 +220,13 @@ class FileRecords:
         self._grouped.pending = group
         try:
             yield
-        finally:
+        except BaseException:
             self._grouped.pending = None
-            group.finish()
+            with suppress(OSError):  # the block's own error is the one to report
+                group.finish()
+            raise
+        self._grouped.pending = None
+        group.finish()
 
     def delete(self, doc_id: str) -> dict[str, Any] | None:
         path = self._path(doc_id)

@@ -8,7 +8,7 @@ composer's own answer is used instead. Prompts are files in `settings.prompts_di
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,14 +70,14 @@ class Phraser:
     """Phrases an answer object with an LLM: the model sees the answer's statements and their cited passages
     only, and every sentence it writes is checked against them (assistant.llm.guard)."""
 
-    def __init__(self, model: BaseChatModel, prompts_dir: Path, chunks_by_id: dict[str, Chunk], backend: str = "") -> None:
+    def __init__(self, model: BaseChatModel, prompts_dir: Path, chunks_by_id: Mapping[str, Chunk], backend: str = "") -> None:
         self.model = model
         self.prompts_dir = Path(prompts_dir)
         self.chunks_by_id = chunks_by_id
         self.backend = backend or getattr(model, "_llm_type", "llm")
 
     @classmethod
-    def from_settings(cls, settings: Any, chunks_by_id: dict[str, Chunk]) -> "Phraser | None":
+    def from_settings(cls, settings: Any, chunks_by_id: Mapping[str, Chunk]) -> "Phraser | None":
         model = create_chat_model(settings)
         if model is None:
             return None

@@ -20,7 +20,7 @@ from assistant.chunk import Chunk
 from assistant.index.store import SearchIndex
 from assistant.index.tokenizer import get_tokenizer
 from assistant.index.chunk_table import ChunkRow
-from assistant.ingest.docstore import SCOPE_MUNICIPALITY, SCOPE_PUBLIC
+from assistant.ingest.docstore import SCOPE_MUNICIPALITY
 
 
 MASKS_KEPT = 64  # filters differ by kind, confidence, dates and the asking municipality
@@ -107,7 +107,7 @@ class ChunkColumns:
             kind=np.array([r.kind for r in rows], dtype=str),
             confidence=np.array([r.confidence for r in rows], dtype=str),
             as_of=np.array([r.as_of for r in rows], dtype=str),
-            scope=np.array([r.scope or SCOPE_PUBLIC for r in rows], dtype=str),
+            scope=np.array([r.scope for r in rows], dtype=str),
             owner=np.array([r.municipality or "" for r in rows], dtype=object),
         )
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from docx import Document
 
 from tests.caches import link_model_caches

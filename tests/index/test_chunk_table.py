@@ -41,7 +41,8 @@ def test_rows_keep_what_filters_need(tmp_path: Path) -> None:
     row = ChunkRow.of(chunk)
     assert row == ChunkRow("doc-00003", "d1", "guidance", "要確認", "2025-04-01", "municipality", "みなと町")
     assert ChunkRow.parse(orjson.loads(orjson.dumps(tuple(row)))) == row
-    for damaged in (["doc-1", None], "doc-1", [1, None, "guidance", "要確認", "2025-04-01", None, None]):
+    for damaged in (["doc-1", None], "doc-1", [1, None, "guidance", "要確認", "2025-04-01", "public", None],
+                    ["doc-1", 7, "guidance", "要確認", "2025-04-01", "public", None]):
         with pytest.raises(ValueError):
             ChunkRow.parse(damaged)
 
