@@ -33,10 +33,6 @@ def _env(home: Path | None) -> dict[str, str]:
     return env
 
 
-def _peak_rss_mb(pid: int) -> float:
-    return memory_mb(pid).get("peak", float("nan"))
-
-
 def memory_mb(pid: int) -> dict[str, float]:
     """The process's memory now, in MB: peak and current resident size, the private (anonymous) part, the
     part that maps files (dictionary, libraries, index arrays; shared with every process mapping them), and

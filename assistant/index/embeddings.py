@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.files import atomic_output
 from assistant.index.arrays import mapped
 from assistant.index.tokenizer import get_tokenizer
 
@@ -91,15 +90,9 @@ def build_chive_cache(cache_dir: Path) -> None:
     arrays = {"keys": keys[unique], "rows": rows[unique].astype(np.int32), "vectors": table}
     files = chive_cache_files(cache_dir)
     for part in ("rows", "vectors", "keys"):  # keys last: the lookup counts as present once its keys are
-        # A name of its own: two workers starting together each write whole files (of the same content).
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{files[part].name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, arrays[part])
-            os.replace(tmp, files[part])
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # A temporary file of its own: two workers starting together each write whole files (of the same content).
+        with atomic_output(files[part]) as handle:
+            np.save(handle, arrays[part])
 
 
 def _load_chive_cache(cache_dir: Path) -> dict[str, np.ndarray]:

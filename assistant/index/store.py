@@ -57,6 +57,8 @@ CHROMA_BATCH = 1000
 # 2: the manifest lists the checksums of the build's files and the text digest of each document.
 # 3: the lexical part keeps term counts (assistant.index.lexical) and tokens.jsonl the BM25 tokens of
 #    each chunk, so that a document can be added or removed without indexing the others again.
+# 4: the lexical arrays are .npy files (mapped when opened) and rows.json holds what filters need per chunk.
+# 5: a row's scope is always named (public when the document has none).
 INDEX_FORMAT = 5
 CHUNKS_FILE = "chunks.jsonl"
 TOKENS_FILE = "tokens.jsonl"

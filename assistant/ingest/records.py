@@ -34,9 +34,9 @@ documents_table = Table(
 )
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file, fsync it and rename it over `path`."""
-    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Write JSON to a temporary file, fsync it (when `durable`) and rename it over `path`."""
+    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=durable)
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -202,7 +202,7 @@ class FileRecords:
     def put(self, record: dict[str, Any]) -> None:
         path = self._path(str(record["doc_id"]))
         group: _GroupFlush | None = getattr(self._grouped, "pending", None)
-        write_bytes_atomic(path, json.dumps(record, ensure_ascii=False).encode("utf-8"), durable=group is None)
+        write_json_atomic(path, record, durable=group is None)
         if group is not None:
             group.add(path)
 
@@ -221,12 +221,13 @@ class FileRecords:
         try:
             yield
         except BaseException:
-            self._grouped.pending = None
             with suppress(OSError):  # the block's own error is the one to report
                 group.finish()
             raise
-        self._grouped.pending = None
-        group.finish()
+        else:
+            group.finish()
+        finally:
+            self._grouped.pending = None
 
     def delete(self, doc_id: str) -> dict[str, Any] | None:
         path = self._path(doc_id)
