@@ -11,8 +11,10 @@ import argparse
 import sys
 
 from assistant.config import ConfigError, apply_offline_environment, load_settings
+from assistant.runtime import limit_malloc_arenas
 
 apply_offline_environment()
+limit_malloc_arenas()  # before any thread starts
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

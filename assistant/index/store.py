@@ -34,7 +34,7 @@ from filelock import FileLock
 from assistant.chunk import Chunk
 from assistant.config import Settings
 from assistant.index.analysis import Analysed, analyse_chunks, index_text
-from assistant.index.chunk_table import ChunkRow, ChunkTable
+from assistant.index.chunk_table import ChunkRow, ChunkTable, decode_rows, encode_rows
 from assistant.index.embeddings import CHIVE_MODEL_ID, Embedder, get_embedder
 from assistant.index.integrity import (
     CHROMA,
@@ -59,7 +59,8 @@ CHROMA_BATCH = 1000
 #    each chunk, so that a document can be added or removed without indexing the others again.
 # 4: the lexical arrays are .npy files (mapped when opened) and rows.json holds what filters need per chunk.
 # 5: a row's scope is always named (public when the document has none).
-INDEX_FORMAT = 5
+# 6: rows.json holds the rows column by column (`encode_rows`).
+INDEX_FORMAT = 6
 CHUNKS_FILE = "chunks.jsonl"
 TOKENS_FILE = "tokens.jsonl"
 ROWS_FILE = "rows.json"  # a ChunkRow per chunk: an update and an opened index need not parse every chunk
@@ -225,7 +226,7 @@ def _write_lines(folder: Path, chunk_lines: list[bytes], token_lines: list[bytes
         handle.writelines(line + b"\n" for line in chunk_lines)
     with (folder / TOKENS_FILE).open("wb") as handle:
         handle.writelines(line + b"\n" for line in token_lines)
-    (folder / ROWS_FILE).write_bytes(orjson.dumps([tuple(row) for row in rows]))
+    (folder / ROWS_FILE).write_bytes(encode_rows(rows))
     lexical.save(folder / LEXICAL_DIR)
 
 
@@ -237,8 +238,8 @@ def _raw_lines(path: Path) -> list[bytes]:
 def _read_rows(folder: Path, chunk_lines: list[bytes] | None = None) -> list[ChunkRow]:
     """The row list; from the chunk lines (read here unless given) when it cannot be read."""
     try:
-        return [ChunkRow.parse(row) for row in orjson.loads((folder / ROWS_FILE).read_bytes())]
-    except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
+        return decode_rows((folder / ROWS_FILE).read_bytes())
+    except (OSError, ValueError):
         lines = chunk_lines if chunk_lines is not None else _raw_lines(folder / CHUNKS_FILE)
         return [ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines]
 

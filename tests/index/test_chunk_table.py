@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from assistant.chunk import Chunk
-from assistant.index.chunk_table import CHUNKS_KEPT, ChunkRow, ChunkTable, line_offsets
+from assistant.index.chunk_table import CHUNKS_KEPT, ChunkRow, ChunkTable, decode_rows, encode_rows, line_offsets
 
 
 def _chunk(n: int, **meta: str) -> Chunk:
@@ -40,11 +40,45 @@ def test_rows_keep_what_filters_need(tmp_path: Path) -> None:
     chunk = _chunk(3, scope="municipality", municipality="みなと町")
     row = ChunkRow.of(chunk)
     assert row == ChunkRow("doc-00003", "d1", "guidance", "要確認", "2025-04-01", "municipality", "みなと町")
-    assert ChunkRow.parse(orjson.loads(orjson.dumps(tuple(row)))) == row
-    for damaged in (["doc-1", None], "doc-1", [1, None, "guidance", "要確認", "2025-04-01", "public", None],
-                    ["doc-1", 7, "guidance", "要確認", "2025-04-01", "public", None]):
+
+
+def test_the_row_list_reads_back_as_written() -> None:
+    rows = [ChunkRow.of(_chunk(n)) for n in range(40)] + [ChunkRow.of(_chunk(40, scope="municipality", municipality="みなと町"))]
+    rows.append(rows[0]._replace(doc_id=None, kind="cases"))
+    decoded = decode_rows(encode_rows(rows))
+    assert decoded == rows
+    assert decoded[1].kind is decoded[2].kind, "a value shared by rows is one object"
+    assert decode_rows(encode_rows([])) == []
+
+
+def _damaged(table: dict, path: tuple, value: object) -> bytes:
+    *parents, last = path
+    node = table
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return orjson.dumps(table)
+
+
+@pytest.mark.parametrize("path, value", [
+    (("source_id",), ["doc-1"]),  # fewer ids than rows
+    (("source_id", 0), 7),
+    (("doc_id", 1), ["d"]),
+    (("shared", "kind", "codes", 0), 5),  # no such value
+    (("shared", "kind", "codes", 0), -1),
+    (("shared", "kind", "codes", 0), "0"),
+    (("shared", "as_of", "values", 0), None),  # a date is never missing
+    (("shared", "scope"), None),
+    (("shared",), {}),
+])
+def test_a_damaged_row_list_is_refused(path: tuple, value: object) -> None:
+    rows = [ChunkRow.of(_chunk(n)) for n in range(3)]
+    table = orjson.loads(encode_rows(rows))
+    with pytest.raises(ValueError):
+        decode_rows(_damaged(table, path, value))
+    for garbage in (b"", b"[1, 2]", b"{", b'"rows"'):
         with pytest.raises(ValueError):
-            ChunkRow.parse(damaged)
+            decode_rows(garbage)
 
 
 def test_a_file_that_does_not_match_its_rows_is_refused(tmp_path: Path) -> None:
@@ -68,10 +102,14 @@ def test_only_recent_chunks_are_kept_parsed(tmp_path: Path) -> None:
     assert len(table._kept) == CHUNKS_KEPT and table[0] is not first and table[0] == first
 
 
-def test_line_offsets_cross_read_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_line_offsets_cross_scanned_slices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import assistant.index.chunk_table as chunk_table
 
-    monkeypatch.setattr(chunk_table, "_SCAN_BLOCK", 7)
+    monkeypatch.setattr(chunk_table, "_SCAN_SLICE", 7)
     path = tmp_path / "lines"
     path.write_bytes(b"ab\ncdefghijk\n\xe3\x81\x82\nlast")
     assert line_offsets(path).tolist() == [0, 3, 13, 17, 21]
+    path.write_bytes(b"ab\ncd\n")
+    assert line_offsets(path).tolist() == [0, 3, 6]
+    path.write_bytes(b"")
+    assert line_offsets(path).tolist() == [0]
