@@ -9,7 +9,6 @@ stay in the operating system's cache (shared by all workers) rather than in the 
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 import weakref
@@ -96,21 +95,20 @@ def line_offsets(path: Path) -> np.ndarray:
     """Start offsets of the file's lines, plus its length at the end (line i is offsets[i]:offsets[i+1]-1).
     Every line counts, also an empty one: a build's chunk file has none (one JSON line per chunk).
 
-    The file is scanned through a read-only mapping in small slices: reading it in blocks of a few MB
-    left the blocks' memory with the process after the scan.
+    The file is read into one small buffer, used again for each piece: blocks of a few MB each stayed with
+    the process after the scan, and a mapping of the whole file counted all its pages while it was scanned.
     """
     starts = [np.zeros(1, dtype=np.int64)]
-    size = path.stat().st_size
-    if size:
-        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            content = np.frombuffer(mapped, dtype=np.uint8)
-            for start in range(0, size, _SCAN_SLICE):
-                newlines = np.flatnonzero(content[start:start + _SCAN_SLICE] == 0x0A)
-                starts.append(newlines + (start + 1))
-            del content  # the mapping cannot close while an array still uses it
+    position = 0
+    buffer = bytearray(_SCAN_SLICE)
+    with path.open("rb", buffering=0) as handle:
+        while read := handle.readinto(buffer):
+            newlines = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8, count=read) == 0x0A)
+            starts.append(newlines + (position + 1))
+            position += read
     offsets = np.concatenate(starts)
-    if offsets[-1] != size:  # the last line has no newline
-        offsets = np.append(offsets, size)
+    if offsets[-1] != position:  # the last line has no newline
+        offsets = np.append(offsets, position)
     return offsets
 
 

@@ -53,24 +53,22 @@ class LexicalIndex:
 
     def appended(self, token_lists: Sequence[Sequence[str]]) -> "LexicalIndex":
         """A new index with these chunks added after the existing rows (new terms get new columns, numbered
-        in order of first appearance). The counting is one sort of (row, column) keys: a counter per chunk
-        took seconds for 50,000 chunks."""
+        in order of first appearance)."""
+        return self.appended_batches([token_lists])
+
+    def appended_batches(self, batches: Iterable[Sequence[Sequence[str]]]) -> "LexicalIndex":
+        """As `appended` with the chunks of all batches in order, each batch counted on its own and the arrays
+        joined once: only one batch's token lists need to be in memory at a time."""
         vocab = dict(self.vocab_dict)
-        lists = [tokens or [EMPTY_TOKEN] for tokens in token_lists]
-        if not lists:
+        parts = [_counted(lists, vocab) for lists in batches if lists]
+        if not parts:
             return self
-        columns = np.fromiter((vocab.setdefault(term, len(vocab)) for tokens in lists for term in tokens), dtype=np.int64)
-        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-        width = len(vocab)
-        keys = np.repeat(np.arange(len(lists), dtype=np.int64), lengths) * width + columns
-        unique_keys, counts = np.unique(keys, return_counts=True)  # sorted: by row, then by column
-        terms_per_row = np.bincount(unique_keys // width, minlength=len(lists))
-        added_ptr = np.cumsum(terms_per_row, dtype=np.int64) + self.indptr[-1]
+        added_ptr = np.cumsum(np.concatenate([terms for terms, _, _ in parts]), dtype=np.int64) + self.indptr[-1]
         return LexicalIndex(
             vocab,
             np.concatenate([self.indptr, added_ptr]),
-            np.concatenate([self.indices, (unique_keys % width).astype(np.int32)]),
-            np.concatenate([self.counts, counts.astype(np.float32)]),
+            np.concatenate([self.indices, *(columns for _, columns, _ in parts)]),
+            np.concatenate([self.counts, *(counts for _, _, counts in parts)]),
         )
 
     def without(self, rows: Iterable[int]) -> "LexicalIndex":
@@ -165,3 +163,17 @@ class LexicalIndex:
             raise ValueError("the saved arrays do not fit together")
         index._set_columns(**{name: arrays[name] for name in COLUMN_ARRAYS})
         return index
+
+
+def _counted(token_lists: Sequence[Sequence[str]], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(number of distinct terms per chunk, their columns, their counts) of these chunks; new terms are added
+    to `vocab`. The counting is one sort of (row, column) keys: a counter per chunk took seconds for 50,000
+    chunks."""
+    lists = [tokens or [EMPTY_TOKEN] for tokens in token_lists]
+    columns = np.fromiter((vocab.setdefault(term, len(vocab)) for tokens in lists for term in tokens), dtype=np.int64)
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    width = len(vocab)
+    keys = np.repeat(np.arange(len(lists), dtype=np.int64), lengths) * width + columns
+    unique_keys, counts = np.unique(keys, return_counts=True)  # sorted: by row, then by column
+    terms_per_row = np.bincount(unique_keys // width, minlength=len(lists))
+    return terms_per_row, (unique_keys % width).astype(np.int32), counts.astype(np.float32)

@@ -3,7 +3,7 @@
 Workers with different ASSISTANT_HOME folders share one published index. The row `index_state`
 ('current') names the published build, its Chroma collection and a version number that grows with
 every change; workers compare that number (one small query, at most once a second) and reload when
-it changed. A worker builds the BM25 part in memory from the stored token lists.
+it changed. A worker writes the published build to files of its own (chunks, rows, BM25 arrays) and serves them.
 
 A full build writes a new collection and new chunk rows under a new build id, then publishes them
 in one transaction: until then every worker answers from the previous build, which is kept one
@@ -16,17 +16,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
+
+import orjson
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, insert, select, update
 
 from assistant.chunk import Chunk
 from assistant.index.analysis import analyse_chunks
-from assistant.index.chunk_table import ChunkRow
+from assistant.index.chunk_table import ChunkRow, ChunkTable, decode_rows, encode_rows
 from assistant.index.embeddings import get_embedder
 from assistant.index.lexical import LexicalIndex
 
@@ -261,31 +269,42 @@ def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared:
 
 
 # -- reading --------------------------------------------------------------------------------------
+LOCAL_COPIES = "server-copies"  # under index_dir: a worker's files of the published build it serves
+READ_BATCH = 2000
+
+
 class RemoteSearchIndex:
-    """The published index as one worker serves it (the same attributes as `SearchIndex`)."""
+    """The published index as one worker serves it (the same attributes as `SearchIndex`).
+
+    The worker writes the published build's chunks, rows and BM25 arrays to files of its own once per
+    version, streaming them from the database, and then serves them as an embedded build is served: chunks
+    read when asked, arrays mapped. Holding every chunk and token list in the process took more than
+    1 GB at 50,000 chunks.
+    """
 
     def __init__(self, settings: Any) -> None:
         from assistant.index.store import IndexError_
 
-        row = _state(settings)
-        if row is None:
-            raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
-        self.manifest: dict[str, Any] = json.loads(row.manifest)
         self.embedder = get_embedder(settings)
+        for attempt in range(2):
+            row, folder = _published_copy(settings)
+            if row is None:
+                raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
+            try:
+                self.chunks = ChunkTable(folder / "chunks.jsonl", decode_rows((folder / "rows.json").read_bytes()))
+                self.bm25 = LexicalIndex.load(folder / "bm25")
+                break
+            except FileNotFoundError:  # another worker of this home removed the copy for a newer version
+                if attempt:
+                    raise
+        self.manifest: dict[str, Any] = json.loads(row.manifest)
         if self.manifest.get("embedding_model") != self.embedder.model_id:
+            self.chunks.close()
             raise IndexError_("索引の埋め込みモデルが設定と異なります。`assistant index rebuild` を実行してください")
-        with _engine(settings).connect() as connection:
-            rows = connection.execute(
-                select(index_chunks.c.chunk, index_chunks.c.tokens)
-                .where(index_chunks.c.build_id == row.build_id).order_by(index_chunks.c.position)
-            ).all()
-        self.chunks = [Chunk.from_dict(json.loads(r.chunk)) for r in rows]
-        self.bm25 = LexicalIndex.from_tokens([json.loads(r.tokens) for r in rows])
-        self.bm25.prepare()
         self.collection = chroma_server(settings.chroma_url).get_collection(row.collection)
-        self.rows = [ChunkRow.of(c) for c in self.chunks]
-        self.by_id = {c.source_id: c for c in self.chunks}
-        self.position = {c.source_id: i for i, c in enumerate(self.chunks)}
+        self.rows = self.chunks.rows
+        self.by_id = self.chunks.by_id
+        self.position = self.chunks.position
         self._build_id = label(row.build_id, row.version)
         self.folder = None
         self.chroma_path = None
@@ -297,7 +316,86 @@ class RemoteSearchIndex:
         return self._build_id
 
     def close(self) -> None:
-        """Nothing to release: the collection lives in the server."""
+        """Close the chunk file (the collection lives in the server)."""
+        self.chunks.close()
+
+
+class PublishedState(NamedTuple):
+    build_id: str
+    version: int
+    collection: str
+    manifest: str
+
+
+def _published_copy(settings: Any) -> tuple[PublishedState | None, Path | None]:
+    """`_local_copy`, written when missing by a short-lived process of its own: writing it holds the GIL for
+    seconds at 50,000 chunks, and the memory it needs for a while (about 250 MB) would stay with the worker."""
+    row, folder = _local_copy(settings, write=False)
+    if row is None or folder is not None:
+        return row, folder
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("forkserver")) as pool:
+        return pool.submit(_local_copy, settings).result()
+
+
+def _local_copy(settings: Any, *, write: bool = True) -> tuple[PublishedState | None, Path | None]:
+    """(the published state, the folder of this worker's copy of it), the copy written when missing; (None,
+    None) when nothing is published, (state, None) when the copy is missing and `write` is off. State and rows
+    are read in one transaction, so a change published meanwhile is not half in the copy."""
+    engine = _engine(settings)
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as connection, connection.begin():
+        found = connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()
+        if found is None:
+            return None, None
+        row = PublishedState(found.build_id, found.version, found.collection, found.manifest)
+        root = settings.index_dir / LOCAL_COPIES
+        folder = root / label(row.build_id, row.version)
+        if not (folder / "rows.json").is_file():
+            if not write:
+                return row, None
+            _write_local_copy(connection, row.build_id, root, folder)
+    _remove_other_copies(root, keep=folder)
+    return row, folder
+
+
+def _write_local_copy(connection: Any, build_id: str, root: Path, folder: Path) -> None:
+    staging = root / f".writing-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        rows: list[ChunkRow] = []
+        result = connection.execute(
+            select(index_chunks.c.chunk, index_chunks.c.tokens)
+            .where(index_chunks.c.build_id == build_id).order_by(index_chunks.c.position)
+            .execution_options(yield_per=READ_BATCH)
+        )
+        with (staging / "chunks.jsonl").open("wb") as chunk_file:
+
+            def token_batches() -> Iterator[list[list[str]]]:
+                # One pass over the rows: each batch's chunks are written out, and its token lists counted and
+                # dropped (all of them at once took most of the memory).
+                for batch in result.partitions():
+                    lines = [r.chunk.encode("utf-8") for r in batch]
+                    chunk_file.writelines(line + b"\n" for line in lines)
+                    rows.extend(ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines)
+                    yield [orjson.loads(r.tokens) for r in batch]
+
+            lexical = LexicalIndex.empty().appended_batches(token_batches())
+        lexical.save(staging / "bm25")
+        (staging / "rows.json").write_bytes(encode_rows(rows))  # written last: a copy with it is complete
+        try:
+            staging.rename(folder)
+        except OSError:  # another worker of this home wrote the same copy first
+            if not (folder / "rows.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_other_copies(root: Path, keep: Path) -> None:
+    """Copies of earlier versions; a worker still serving one keeps reading it (its files stay open)."""
+    for folder in root.iterdir():
+        if folder != keep and not folder.name.startswith(".writing-"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def open_remote(settings: Any) -> RemoteSearchIndex:

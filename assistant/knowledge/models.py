@@ -49,7 +49,8 @@ def _iso_date(value: object) -> str | None:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # The schema is built on first validation: a start that loads the cached knowledge validates nothing.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Sourced(Strict):

@@ -47,6 +47,16 @@ def test_appending_and_dropping_rows_equals_indexing_the_result_afresh(tmp_path)
     assert np.array_equal(reloaded.get_scores(query), changed.get_scores(query))
 
 
+def test_chunks_counted_in_batches_give_the_index_of_all_of_them() -> None:
+    corpus = _corpus(4, 230) + [[]]
+    whole = LexicalIndex.from_tokens(corpus)
+    batched = LexicalIndex.empty().appended_batches(iter([corpus[:100], [], corpus[100:101], corpus[101:]]))
+    assert batched.vocab_dict == whole.vocab_dict
+    for name in ("indptr", "indices", "counts"):
+        assert np.array_equal(getattr(batched, name), getattr(whole, name))
+    assert LexicalIndex.empty().appended_batches(iter([])).rows == 0
+
+
 def test_a_chunk_without_tokens_still_has_a_row() -> None:
     index = LexicalIndex.from_tokens([[], ["届出"]])
     assert index.rows == 2

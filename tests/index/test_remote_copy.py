@@ -1,0 +1,97 @@
+"""A worker serving the index on servers writes the published build to files of its own, once per version."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import insert, update
+
+from assistant.chunk import Chunk
+from assistant.config import load_settings
+from assistant.index.chunk_table import ChunkRow, ChunkTable, decode_rows
+from assistant.index.lexical import LexicalIndex
+from assistant.index.remote import (
+    CURRENT,
+    LOCAL_COPIES,
+    _engine,
+    _local_copy,
+    _published_copy,
+    _rows,
+    index_chunks,
+    index_state,
+)
+
+
+def _chunk(n: int) -> Chunk:
+    return Chunk(source_id=f"doc-{n:04d}", title=f"資料{n}", locator=f"{n} ページ", text=f"届出の本文{n}。",
+                 kind="guidance", as_of="2025-04-01", confidence="要確認", origin="upload",
+                 meta={"doc_id": f"d{n // 2}", **({"scope": "municipality", "municipality": "みなと町"} if n % 5 == 0 else {})})
+
+
+def _tokens(n: int) -> list[str]:
+    return ["届出", f"語{n % 7}", f"語{n % 3}"] + (["変更"] if n % 2 else [])
+
+
+@pytest.fixture
+def published(tmp_path: Path):
+    settings = load_settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'servers.db'}")
+    settings.ensure_dirs()
+    engine = _engine(settings)
+    from assistant.index.remote import metadata
+
+    metadata.create_all(engine)
+    chunks = [_chunk(n) for n in range(2500)]  # more than one batch read from the database
+    rows = _rows("b1", chunks, [_tokens(n) for n in range(2500)], 0)
+    rows.reverse()  # stored out of order; the copy follows the positions
+    with engine.begin() as connection:
+        connection.execute(insert(index_chunks), rows)
+        connection.execute(insert(index_state).values(name=CURRENT, build_id="b1", version=1, collection="chunks-b1",
+                                                      manifest="{}", updated_at=dt.datetime(2026, 12, 1)))
+    return settings, chunks
+
+
+def test_the_copy_holds_the_published_chunks_rows_and_bm25(published) -> None:  # noqa: ANN001
+    settings, chunks = published
+    row, folder = _local_copy(settings)
+    assert (row.build_id, row.version) == ("b1", 1) and folder.name == "b1@1"
+    rows = decode_rows((folder / "rows.json").read_bytes())
+    assert rows == [ChunkRow.of(c) for c in chunks]
+    assert list(ChunkTable(folder / "chunks.jsonl", rows)) == chunks
+    copied, expected = LexicalIndex.load(folder / "bm25"), LexicalIndex.from_tokens([_tokens(n) for n in range(2500)])
+    for query in (["届出"], ["語3", "変更"], ["ない語"]):
+        assert np.allclose(copied.get_scores(query), expected.get_scores(query))
+
+
+def test_a_copy_is_written_once_per_version_and_older_ones_are_removed(published) -> None:  # noqa: ANN001
+    settings, _chunks = published
+    _row, first = _local_copy(settings)
+    written = (first / "rows.json").stat().st_mtime_ns
+    assert _local_copy(settings)[1] == first and (first / "rows.json").stat().st_mtime_ns == written
+    with _engine(settings).begin() as connection:
+        connection.execute(index_chunks.delete().where(index_chunks.c.source_id == "doc-0001"))
+        connection.execute(update(index_state).values(version=2))
+    row, second = _local_copy(settings)
+    assert second.name == "b1@2" and not first.exists()
+    assert "doc-0001" not in {r.source_id for r in decode_rows((second / "rows.json").read_bytes())}
+    assert [p.name for p in (settings.index_dir / LOCAL_COPIES).iterdir()] == ["b1@2"]
+
+
+def test_nothing_published_gives_no_copy(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'servers.db'}")
+    from assistant.index.remote import metadata
+
+    metadata.create_all(_engine(settings))
+    assert _local_copy(settings) == (None, None)
+
+
+def test_a_missing_copy_is_written_by_a_process_of_its_own(published) -> None:  # noqa: ANN001
+    settings, chunks = published
+    row, missing = _local_copy(settings, write=False)
+    assert row.version == 1 and missing is None
+    row, folder = _published_copy(settings)
+    assert folder == settings.index_dir / LOCAL_COPIES / "b1@1"
+    assert len(decode_rows((folder / "rows.json").read_bytes())) == len(chunks)
+    assert _published_copy(settings) == (row, folder)  # found, nothing written again
