@@ -411,14 +411,14 @@ def chroma_answers(url: str) -> tuple[bool, str]:
 
 
 def remote_status(settings: Any, knowledge: Any) -> dict[str, Any]:
-    from assistant.index.store import document_store, fingerprint_of
+    from assistant.index.store import document_store
 
-    heads, damaged = document_store(settings).record_census()
+    census = document_store(settings).record_census()
     status: dict[str, Any] = {
         "backend": "chroma-server",
         "chroma_url": settings.chroma_url,
-        "documents_registered": len(heads),
-        "damaged_document_records": damaged,
+        "documents_registered": census.count,
+        "damaged_document_records": list(census.damaged),
     }
     row = _state(settings)
     if row is None:
@@ -428,7 +428,7 @@ def remote_status(settings: Any, knowledge: Any) -> dict[str, Any]:
     stale = []
     if manifest.get("corpus_hash") != knowledge.content_hash:
         stale.append("corpus")
-    if manifest.get("documents_fingerprint") != fingerprint_of(heads):
+    if manifest.get("documents_fingerprint") != census.fingerprint:
         stale.append("documents")
     if manifest.get("embedding_model") != get_embedder(settings).model_id:
         stale.append("embedding_model")

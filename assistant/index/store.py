@@ -49,6 +49,7 @@ from assistant.index.integrity import (
 )
 from assistant.index.lexical import LexicalIndex
 from assistant.ingest.docstore import DocumentStore, write_json_atomic
+from assistant.ingest.records import fingerprint_of
 from assistant.knowledge import Knowledge
 from assistant.knowledge.chunks import corpus_chunks
 
@@ -80,18 +81,6 @@ def chroma_client(path: Path):  # noqa: ANN201 - chromadb types are heavy to imp
 
 def documents_fingerprint(store: DocumentStore) -> str:
     return fingerprint_of(store.record_heads())
-
-
-def fingerprint_of(heads: list[dict[str, Any]]) -> str:
-    digest = hashlib.sha256()
-    for record in heads:
-        digest.update(
-            f"{record['doc_id']}:{record['content_hash']}:{record['kind']}:{record['as_of']}:{record['title']}:"
-            f"{record.get('official', False)}:{record.get('format')}".encode()
-        )
-        if "scope" in record:  # who the document answers, and how sure it is, are in its chunks too
-            digest.update(f":{record['scope']}:{record.get('municipality')}:{record.get('confidence')}".encode())
-    return digest.hexdigest()[:16]
 
 
 def document_texts(chunks: list[Chunk]) -> dict[str, str]:
@@ -769,12 +758,12 @@ def index_status(settings: Settings, knowledge: Knowledge, *, full: bool = True)
         from assistant.index.remote import remote_status
 
         return remote_status(settings, knowledge)
-    heads, damaged = document_store(settings).record_census()
+    census = document_store(settings).record_census()
     status: dict[str, Any] = {
         "index_dir": str(settings.index_dir),
         "exists": bool(folder and folder.is_dir()),
-        "documents_registered": len(heads),
-        "damaged_document_records": damaged,
+        "documents_registered": census.count,
+        "damaged_document_records": list(census.damaged),
     }
     if folder is None:
         status["state"] = "missing"
@@ -795,7 +784,7 @@ def index_status(settings: Settings, knowledge: Knowledge, *, full: bool = True)
         stale.append("index_format")
     if manifest.get("corpus_hash") != knowledge.content_hash:
         stale.append("corpus")
-    if manifest.get("documents_fingerprint") != fingerprint_of(heads):
+    if manifest.get("documents_fingerprint") != census.fingerprint:
         stale.append("documents")
     expected_model = CHIVE_MODEL_ID if settings.embedding_model == "chive" else None
     if expected_model and manifest.get("embedding_model") != expected_model:

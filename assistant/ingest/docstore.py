@@ -23,7 +23,7 @@ from assistant.dates import iso_date
 from assistant.ingest.chunker import split_text
 from assistant.ingest.limits import ReadLimits
 from assistant.ingest.loaders import IngestError, Section, load_sections
-from assistant.ingest.records import FileRecords, RecordStore, record_store, write_json_atomic
+from assistant.ingest.records import FileRecords, RecordCensus, RecordStore, record_store, write_json_atomic
 from assistant.ingest.screening import load_instruction_rules
 from assistant.privacy import kind_labels, mask_personal_data
 from assistant.validation import InputError, clean_text
@@ -156,9 +156,9 @@ class DocumentStore:
         """Every readable record without its chunks (cheap for the file store: see FileRecords.heads)."""
         return self.backend.heads()[0]
 
-    def record_census(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """The readable records without their chunks, and the damaged ones, from one pass."""
-        return self.backend.heads()
+    def record_census(self) -> RecordCensus:
+        """How many records can be read, their fingerprint and the damaged ones (see the backends' `census`)."""
+        return self.backend.census()
 
     def damaged_records(self) -> list[str]:
         return self.backend.heads()[1]

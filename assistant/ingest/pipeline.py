@@ -20,6 +20,7 @@ from typing import Any
 
 from assistant.ingest.docstore import SCOPE_PUBLIC, DocumentStore, IngestResult, PreparedDocument
 from assistant.ingest.limits import ReadLimits
+from assistant.ingest.records import RecordCensus
 from assistant.ingest.loaders import LOADERS
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(sorted(LOADERS))
@@ -143,6 +144,9 @@ class _NoRecords:
 
     def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
         return [], []
+
+    def census(self) -> RecordCensus:
+        return RecordCensus.of([], [])
 
     def get(self, doc_id: str) -> None:
         raise RuntimeError("records are not read in worker processes")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.ingest.records import HEADS_MEMO, FileRecords
+import pytest
+
+from assistant.ingest.records import HEADS_MEMO, DatabaseRecords, FileRecords, RecordCensus, fingerprint_of
 
 
 def _record(doc_id: str, title: str) -> dict:
@@ -34,6 +36,35 @@ def test_heads_follow_every_change_of_the_files(tmp_path: Path) -> None:
 
     (store.folder / HEADS_MEMO).write_text("not json", encoding="utf-8")  # a damaged memo is only rebuilt
     assert store.heads()[0] == heads
+
+
+def test_the_census_counts_and_fingerprints_the_readable_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FileRecords(tmp_path / "documents")
+    for n in range(3):
+        store.put(_record(f"d{n}", f"手引{n}"))
+    (store.folder / "d9.json").write_text("{壊れた", encoding="utf-8")
+    census = store.census()
+    heads, damaged = store.heads()
+    assert census == RecordCensus(3, fingerprint_of(heads), ("d9.json",))
+
+    monkeypatch.setattr(FileRecords, "heads", lambda self: pytest.fail("the heads were read although no file changed"))
+    assert store.census() == census
+    monkeypatch.undo()
+
+    store.put(_record("d1", "改訂した手引"))  # a changed title changes the fingerprint
+    changed = store.census()
+    assert changed.count == 3 and changed.fingerprint != census.fingerprint
+    assert changed.fingerprint == fingerprint_of(store.heads()[0])
+    store.delete("d0")
+    assert store.census().count == 2
+
+
+def test_the_database_census_equals_the_one_of_its_heads(tmp_path: Path) -> None:
+    store = DatabaseRecords(f"sqlite:///{tmp_path / 'records.db'}")
+    for n in range(7):
+        store.put(_record(f"d{n}", f"手引{n}"))
+    heads, damaged = store.heads()
+    assert store.census() == RecordCensus(7, fingerprint_of(heads), ())
 
 
 def test_a_removed_document_leaves_no_trace_in_the_memo(tmp_path: Path) -> None:
