@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import numpy as np
 import orjson
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, insert, select, update
@@ -270,6 +271,7 @@ def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared:
 
 # -- reading --------------------------------------------------------------------------------------
 LOCAL_COPIES = "server-copies"  # under index_dir: a worker's files of the published build it serves
+ROWS, CHUNKS, POSITIONS, BM25 = "rows.json", "chunks.jsonl", "positions.npy", "bm25"  # the files of a copy
 READ_BATCH = 2000
 
 
@@ -291,8 +293,8 @@ class RemoteSearchIndex:
             if row is None:
                 raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
             try:
-                self.chunks = ChunkTable(folder / "chunks.jsonl", decode_rows((folder / "rows.json").read_bytes()))
-                self.bm25 = LexicalIndex.load(folder / "bm25")
+                self.chunks = ChunkTable(folder / CHUNKS, decode_rows((folder / ROWS).read_bytes()))
+                self.bm25 = LexicalIndex.load(folder / BM25)
                 break
             except FileNotFoundError:  # another worker of this home removed the copy for a newer version
                 if attempt:
@@ -350,7 +352,7 @@ def _local_copy(settings: Any, *, write: bool = True) -> tuple[PublishedState | 
         row = PublishedState(found.build_id, found.version, found.collection, found.manifest)
         root = settings.index_dir / LOCAL_COPIES
         folder = root / label(row.build_id, row.version)
-        if not (folder / "rows.json").is_file():
+        if not (folder / ROWS).is_file():
             if not write:
                 return row, None
             _write_local_copy(connection, row.build_id, root, folder)
@@ -362,33 +364,101 @@ def _write_local_copy(connection: Any, build_id: str, root: Path, folder: Path) 
     staging = root / f".writing-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
-        rows: list[ChunkRow] = []
-        result = connection.execute(
-            select(index_chunks.c.chunk, index_chunks.c.tokens)
-            .where(index_chunks.c.build_id == build_id).order_by(index_chunks.c.position)
-            .execution_options(yield_per=READ_BATCH)
-        )
-        with (staging / "chunks.jsonl").open("wb") as chunk_file:
-
-            def token_batches() -> Iterator[list[list[str]]]:
-                # One pass over the rows: each batch's chunks are written out, and its token lists counted and
-                # dropped (all of them at once took most of the memory).
-                for batch in result.partitions():
-                    lines = [r.chunk.encode("utf-8") for r in batch]
-                    chunk_file.writelines(line + b"\n" for line in lines)
-                    rows.extend(ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines)
-                    yield [orjson.loads(r.tokens) for r in batch]
-
-            lexical = LexicalIndex.empty().appended_batches(token_batches())
-        lexical.save(staging / "bm25")
-        (staging / "rows.json").write_bytes(encode_rows(rows))  # written last: a copy with it is complete
+        earlier = _earlier_copy(root, build_id)
+        if earlier is None or not _copy_changes(connection, build_id, earlier, staging):
+            _copy_all(connection, build_id, staging)
         try:
             staging.rename(folder)
         except OSError:  # another worker of this home wrote the same copy first
-            if not (folder / "rows.json").is_file():
+            if not (folder / ROWS).is_file():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+
+def _copy_all(connection: Any, build_id: str, staging: Path) -> None:
+    rows: list[ChunkRow] = []
+    positions: list[int] = []
+    result = connection.execute(
+        select(index_chunks.c.position, index_chunks.c.chunk, index_chunks.c.tokens)
+        .where(index_chunks.c.build_id == build_id).order_by(index_chunks.c.position)
+        .execution_options(yield_per=READ_BATCH)
+    )
+    with (staging / CHUNKS).open("wb") as chunk_file:
+
+        def token_batches() -> Iterator[list[list[str]]]:
+            # One pass over the rows: each batch's chunks are written out, and its token lists counted and
+            # dropped (all of them at once took most of the memory).
+            for batch in result.partitions():
+                lines = [r.chunk.encode("utf-8") for r in batch]
+                chunk_file.writelines(line + b"\n" for line in lines)
+                rows.extend(ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines)
+                positions.extend(r.position for r in batch)
+                yield [orjson.loads(r.tokens) for r in batch]
+
+        lexical = LexicalIndex.empty().appended_batches(token_batches())
+    _finish_copy(staging, rows, positions, lexical)
+
+
+def _copy_changes(connection: Any, build_id: str, earlier: Path, staging: Path) -> bool:
+    """The copy of an earlier version of the same build, with the rows an update removed left out and the
+    ones it added fetched: an update deletes rows and appends new ones after the last position, so the rows
+    that stay keep their order. False (nothing written) when the rows do not fit that or the copy is gone."""
+    try:
+        old_rows = decode_rows((earlier / ROWS).read_bytes())
+        old_positions = np.load(earlier / POSITIONS)
+        lexical = LexicalIndex.load(earlier / BM25)
+    except (OSError, ValueError):
+        return False
+    current = connection.execute(select(index_chunks.c.source_id, index_chunks.c.position)
+                                 .where(index_chunks.c.build_id == build_id).order_by(index_chunks.c.position)).all()
+    present = {(r.source_id, r.position) for r in current}
+    keep = [(row.source_id, int(at)) in present for row, at in zip(old_rows, old_positions)]
+    kept = sum(keep)
+    added = current[kept:]
+    kept_rows = [row for row, stays in zip(old_rows, keep) if stays]
+    if len(old_rows) != len(old_positions) or [r.source_id for r in current[:kept]] != [r.source_id for r in kept_rows]:
+        return False
+    if len(added) > kept:  # mostly new rows: one streamed pass over all of them is faster than fetching them by id
+        return False
+    fetched: dict[str, Any] = {}
+    for start in range(0, len(added), READ_BATCH):
+        wanted = [r.source_id for r in added[start : start + READ_BATCH]]
+        fetched.update((r.source_id, r) for r in connection.execute(
+            select(index_chunks.c.source_id, index_chunks.c.chunk, index_chunks.c.tokens)
+            .where(index_chunks.c.build_id == build_id, index_chunks.c.source_id.in_(wanted))))
+    new_lines = [fetched[r.source_id].chunk.encode("utf-8") for r in added]
+    with (earlier / CHUNKS).open("rb") as source, (staging / CHUNKS).open("wb") as target:
+        lines = 0
+        for line, stays in zip(source, keep):
+            lines += 1
+            if stays:
+                target.write(line)
+        target.writelines(line + b"\n" for line in new_lines)
+    if lines != len(old_rows):
+        return False
+    dropped = [i for i, stays in enumerate(keep) if not stays]
+    lexical = lexical.without(dropped).appended([orjson.loads(fetched[r.source_id].tokens) for r in added])
+    rows = kept_rows + [ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in new_lines]
+    _finish_copy(staging, rows, [r.position for r in current], lexical)
+    return True
+
+
+def _finish_copy(staging: Path, rows: list[ChunkRow], positions: list[int], lexical: LexicalIndex) -> None:
+    lexical.save(staging / BM25)
+    np.save(staging / POSITIONS, np.asarray(positions, dtype=np.int64))
+    (staging / ROWS).write_bytes(encode_rows(rows))  # written last: a copy with it is complete
+
+
+def _earlier_copy(root: Path, build_id: str) -> Path | None:
+    """The complete copy of the newest earlier version of this build, if this home has one."""
+    versions = []
+    for folder in root.glob(f"{build_id}@*"):
+        version = folder.name.rpartition("@")[2]
+        if version.isdigit() and (folder / ROWS).is_file():
+            versions.append((int(version), folder))
+    return max(versions)[1] if versions else None
 
 
 def _remove_other_copies(root: Path, keep: Path) -> None:

@@ -1,4 +1,5 @@
-"""A worker serving the index on servers writes the published build to files of its own, once per version."""
+"""A worker serving the index on servers writes the published build to files of its own, once per version, from
+the copy of the version before when it has one."""
 
 from __future__ import annotations
 
@@ -65,18 +66,49 @@ def test_the_copy_holds_the_published_chunks_rows_and_bm25(published) -> None:  
         assert np.allclose(copied.get_scores(query), expected.get_scores(query))
 
 
-def test_a_copy_is_written_once_per_version_and_older_ones_are_removed(published) -> None:  # noqa: ANN001
-    settings, _chunks = published
+def _same_copy(left: Path, right: Path) -> None:
+    rows = decode_rows((left / "rows.json").read_bytes())
+    assert rows == decode_rows((right / "rows.json").read_bytes())
+    assert (left / "chunks.jsonl").read_bytes() == (right / "chunks.jsonl").read_bytes()
+    assert np.array_equal(np.load(left / "positions.npy"), np.load(right / "positions.npy"))
+    ours, theirs = LexicalIndex.load(left / "bm25"), LexicalIndex.load(right / "bm25")
+    for query in (["届出"], ["語3", "変更"], ["語5", "追加"]):
+        assert np.allclose(ours.get_scores(query), theirs.get_scores(query))
+
+
+def test_a_new_version_of_the_build_is_copied_from_the_earlier_copy(published, tmp_path: Path,  # noqa: ANN001
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, chunks = published
     _row, first = _local_copy(settings)
     written = (first / "rows.json").stat().st_mtime_ns
     assert _local_copy(settings)[1] == first and (first / "rows.json").stat().st_mtime_ns == written
-    with _engine(settings).begin() as connection:
-        connection.execute(index_chunks.delete().where(index_chunks.c.source_id == "doc-0001"))
+    replaced = Chunk.from_dict(chunks[7].to_dict() | {"text": "差し替えた本文。"})
+    with _engine(settings).begin() as connection:  # as an update does: rows deleted, new ones after the last
+        connection.execute(index_chunks.delete().where(index_chunks.c.source_id.in_(["doc-0001", "doc-0007"])))
+        connection.execute(insert(index_chunks), _rows("b1", [_chunk(3000), replaced], [["追加", "語5"], ["届出"]], 2500))
         connection.execute(update(index_state).values(version=2))
+    import assistant.index.remote as remote
+
+    monkeypatch.setattr(remote, "_copy_all", lambda *_args: pytest.fail("the earlier copy was not used"))
     row, second = _local_copy(settings)
+    monkeypatch.undo()
     assert second.name == "b1@2" and not first.exists()
-    assert "doc-0001" not in {r.source_id for r in decode_rows((second / "rows.json").read_bytes())}
     assert [p.name for p in (settings.index_dir / LOCAL_COPIES).iterdir()] == ["b1@2"]
+    ids = [r.source_id for r in decode_rows((second / "rows.json").read_bytes())]
+    assert "doc-0001" not in ids and ids[-2:] == ["doc-3000", "doc-0007"] and len(ids) == 2500
+    fresh = load_settings(home=tmp_path / "other-home", database_url=settings.database_url)
+    _same_copy(second, _local_copy(fresh)[1])  # equals a copy made from nothing
+
+
+def test_an_earlier_copy_that_does_not_fit_is_not_used(published) -> None:  # noqa: ANN001
+    settings, _chunks = published
+    _row, first = _local_copy(settings)
+    (first / "positions.npy").write_bytes(b"damaged")
+    with _engine(settings).begin() as connection:
+        connection.execute(update(index_state).values(version=2))
+    _row, second = _local_copy(settings)
+    fresh = load_settings(home=settings.home.parent / "other-home", database_url=settings.database_url)
+    _same_copy(second, _local_copy(fresh)[1])
 
 
 def test_nothing_published_gives_no_copy(tmp_path: Path) -> None:
@@ -95,3 +127,19 @@ def test_a_missing_copy_is_written_by_a_process_of_its_own(published) -> None:  
     assert folder == settings.index_dir / LOCAL_COPIES / "b1@1"
     assert len(decode_rows((folder / "rows.json").read_bytes())) == len(chunks)
     assert _published_copy(settings) == (row, folder)  # found, nothing written again
+
+
+def test_a_version_with_mostly_new_rows_is_copied_afresh(published, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    settings, _chunks = published
+    _local_copy(settings)
+    with _engine(settings).begin() as connection:
+        connection.execute(index_chunks.delete().where(index_chunks.c.position < 2000))
+        connection.execute(insert(index_chunks), _rows("b1", [_chunk(n) for n in range(3000, 4000)],
+                                                       [["追加"]] * 1000, 2500))
+        connection.execute(update(index_state).values(version=2))
+    import assistant.index.remote as remote
+
+    streamed, copy_all = [], remote._copy_all
+    monkeypatch.setattr(remote, "_copy_all", lambda *args: (streamed.append(True), copy_all(*args)))
+    assert len(decode_rows((_local_copy(settings)[1] / "rows.json").read_bytes())) == 1500
+    assert streamed, "mostly new rows are streamed in one pass, not fetched by id"
