@@ -10,4 +10,7 @@ import numpy as np
 def mapped(path: Path) -> np.ndarray:
     """The array of a .npy file, mapped read-only; a plain ndarray view, because `np.memmap` indexes
     through Python and that cost 20 µs per lookup. ValueError when the file is not a whole array."""
-    return np.asarray(np.load(path, mmap_mode="r"))
+    try:
+        return np.asarray(np.load(path, mmap_mode="r"))
+    except EOFError as exc:  # an empty file
+        raise ValueError(f"{path.name} holds no array") from exc

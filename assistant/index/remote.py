@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
+from filelock import FileLock
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, insert, select, update
 
@@ -38,6 +40,7 @@ from assistant.index.analysis import analyse_chunks
 from assistant.index.chunk_table import ChunkRow, ChunkTable, decode_rows, encode_rows
 from assistant.index.embeddings import get_embedder
 from assistant.index.lexical import LexicalIndex
+from assistant.index.store import CHUNKS_FILE, LEXICAL_DIR, ROWS_FILE
 
 metadata = MetaData()
 
@@ -271,7 +274,8 @@ def update_remote(settings: Any, knowledge: Any, doc_ids: set[str], *, prepared:
 
 # -- reading --------------------------------------------------------------------------------------
 LOCAL_COPIES = "server-copies"  # under index_dir: a worker's files of the published build it serves
-ROWS, CHUNKS, POSITIONS, BM25 = "rows.json", "chunks.jsonl", "positions.npy", "bm25"  # the files of a copy
+POSITIONS_FILE = "positions.npy"  # a copy's rows' positions in the database (with the build's other files)
+UNFINISHED_PREFIX = ".writing-"
 READ_BATCH = 2000
 
 
@@ -288,22 +292,15 @@ class RemoteSearchIndex:
         from assistant.index.store import IndexError_
 
         self.embedder = get_embedder(settings)
-        for attempt in range(2):
-            row, folder = _published_copy(settings)
-            if row is None:
-                raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
-            try:
-                self.chunks = ChunkTable(folder / CHUNKS, decode_rows((folder / ROWS).read_bytes()))
-                self.bm25 = LexicalIndex.load(folder / BM25)
-                break
-            except FileNotFoundError:  # another worker of this home removed the copy for a newer version
-                if attempt:
-                    raise
-        self.manifest: dict[str, Any] = json.loads(row.manifest)
-        if self.manifest.get("embedding_model") != self.embedder.model_id:
+        row, _folder, self.chunks, self.bm25 = _open_published_copy(settings)
+        try:
+            self.manifest: dict[str, Any] = json.loads(row.manifest)
+            if self.manifest.get("embedding_model") != self.embedder.model_id:
+                raise IndexError_("索引の埋め込みモデルが設定と異なります。`assistant index rebuild` を実行してください")
+            self.collection = chroma_server(settings.chroma_url).get_collection(row.collection)
+        except BaseException:
             self.chunks.close()
-            raise IndexError_("索引の埋め込みモデルが設定と異なります。`assistant index rebuild` を実行してください")
-        self.collection = chroma_server(settings.chroma_url).get_collection(row.collection)
+            raise
         self.rows = self.chunks.rows
         self.by_id = self.chunks.by_id
         self.position = self.chunks.position
@@ -329,6 +326,45 @@ class PublishedState(NamedTuple):
     manifest: str
 
 
+COPY_ATTEMPTS = 3
+# A copy that cannot be read: a file cut short by a crash or a full disk, or damaged on disk.
+_UNREADABLE = (OSError, ValueError, EOFError, IndexError)
+
+
+def _open_published_copy(settings: Any) -> tuple[PublishedState, Path, ChunkTable, LexicalIndex]:
+    """This worker's copy of the published build, opened: written when missing, and written again when it
+    cannot be read. IndexError_ when nothing is published or no readable copy can be made."""
+    from assistant.index.store import IndexError_
+
+    problem: BaseException | None = None
+    for _attempt in range(COPY_ATTEMPTS):
+        row, folder = _published_copy(settings)
+        if row is None or folder is None:
+            raise IndexError_("索引がまだありません。`assistant index build` を実行してください")
+        try:
+            return (row, folder, *_opened(folder))
+        except _UNREADABLE as exc:
+            problem = exc
+            if (folder / ROWS_FILE).is_file():  # damaged, not removed by a worker of this home serving a newer version
+                _discard(settings, folder)
+    raise IndexError_(
+        f"サーバーの索引を {settings.index_dir / LOCAL_COPIES} に書き出しても読めません（{type(problem).__name__}: {problem}）。"
+        "空き容量と権限を確かめてください"
+    )
+
+
+def _opened(folder: Path) -> tuple[ChunkTable, LexicalIndex]:
+    chunks = ChunkTable(folder / CHUNKS_FILE, decode_rows((folder / ROWS_FILE).read_bytes()))
+    try:
+        bm25 = LexicalIndex.load(folder / LEXICAL_DIR)
+        if bm25.rows != len(chunks):
+            raise ValueError(f"the copy's BM25 part has {bm25.rows} rows for {len(chunks)} chunks")
+    except BaseException:
+        chunks.close()
+        raise
+    return chunks, bm25
+
+
 def _published_copy(settings: Any) -> tuple[PublishedState | None, Path | None]:
     """`_local_copy`, written when missing by a short-lived process of its own: writing it holds the GIL for
     seconds at 50,000 chunks, and the memory it needs for a while (about 250 MB) would stay with the worker."""
@@ -339,42 +375,53 @@ def _published_copy(settings: Any) -> tuple[PublishedState | None, Path | None]:
         return pool.submit(_local_copy, settings).result()
 
 
+def _copies_lock(settings: Any) -> FileLock:
+    """Held while a process of this home writes or removes copies (several workers may share a home)."""
+    root = settings.index_dir / LOCAL_COPIES
+    root.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(root / ".lock"))
+
+
 def _local_copy(settings: Any, *, write: bool = True) -> tuple[PublishedState | None, Path | None]:
     """(the published state, the folder of this worker's copy of it), the copy written when missing; (None,
     None) when nothing is published, (state, None) when the copy is missing and `write` is off. State and rows
     are read in one transaction, so a change published meanwhile is not half in the copy."""
-    engine = _engine(settings)
-    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with engine.connect().execution_options(**options) as connection, connection.begin():
-        found = connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()
-        if found is None:
-            return None, None
-        row = PublishedState(found.build_id, found.version, found.collection, found.manifest)
-        root = settings.index_dir / LOCAL_COPIES
-        folder = root / label(row.build_id, row.version)
-        if not (folder / ROWS).is_file():
+    lock = _copies_lock(settings) if write else nullcontext()
+    with lock:
+        engine = _engine(settings)
+        options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+        with engine.connect().execution_options(**options) as connection, connection.begin():
+            found = connection.execute(select(index_state).where(index_state.c.name == CURRENT)).first()
+            if found is None:
+                return None, None
+            row = PublishedState(found.build_id, found.version, found.collection, found.manifest)
+            root = settings.index_dir / LOCAL_COPIES
+            folder = root / label(row.build_id, row.version)
+            if (folder / ROWS_FILE).is_file():
+                return row, folder
             if not write:
                 return row, None
+            _remove_unfinished(root)
             _write_local_copy(connection, row.build_id, root, folder)
-    _remove_other_copies(root, keep=folder)
+        _remove_older_copies(root, row)
     return row, folder
 
 
+def _discard(settings: Any, folder: Path) -> None:
+    with _copies_lock(settings):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _write_local_copy(connection: Any, build_id: str, root: Path, folder: Path) -> None:
-    staging = root / f".writing-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = root / f"{UNFINISHED_PREFIX}{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
         earlier = _earlier_copy(root, build_id)
         if earlier is None or not _copy_changes(connection, build_id, earlier, staging):
             _copy_all(connection, build_id, staging)
-        try:
-            staging.rename(folder)
-        except OSError:  # another worker of this home wrote the same copy first
-            if not (folder / ROWS).is_file():
-                raise
+        staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
 
 
 def _copy_all(connection: Any, build_id: str, staging: Path) -> None:
@@ -385,7 +432,7 @@ def _copy_all(connection: Any, build_id: str, staging: Path) -> None:
         .where(index_chunks.c.build_id == build_id).order_by(index_chunks.c.position)
         .execution_options(yield_per=READ_BATCH)
     )
-    with (staging / CHUNKS).open("wb") as chunk_file:
+    with (staging / CHUNKS_FILE).open("wb") as chunk_file:
 
         def token_batches() -> Iterator[list[list[str]]]:
             # One pass over the rows: each batch's chunks are written out, and its token lists counted and
@@ -404,67 +451,91 @@ def _copy_all(connection: Any, build_id: str, staging: Path) -> None:
 def _copy_changes(connection: Any, build_id: str, earlier: Path, staging: Path) -> bool:
     """The copy of an earlier version of the same build, with the rows an update removed left out and the
     ones it added fetched: an update deletes rows and appends new ones after the last position, so the rows
-    that stay keep their order. False (nothing written) when the rows do not fit that or the copy is gone."""
-    try:
-        old_rows = decode_rows((earlier / ROWS).read_bytes())
-        old_positions = np.load(earlier / POSITIONS)
-        lexical = LexicalIndex.load(earlier / BM25)
-    except (OSError, ValueError):
-        return False
+    that stay keep their order. False when the rows do not fit that, when most rows are new, or when the
+    earlier copy cannot be read (what was written to `staging` is then replaced)."""
     current = connection.execute(select(index_chunks.c.source_id, index_chunks.c.position)
                                  .where(index_chunks.c.build_id == build_id).order_by(index_chunks.c.position)).all()
-    present = {(r.source_id, r.position) for r in current}
-    keep = [(row.source_id, int(at)) in present for row, at in zip(old_rows, old_positions)]
-    kept = sum(keep)
-    added = current[kept:]
-    kept_rows = [row for row, stays in zip(old_rows, keep) if stays]
-    if len(old_rows) != len(old_positions) or [r.source_id for r in current[:kept]] != [r.source_id for r in kept_rows]:
+    try:
+        old_rows = decode_rows((earlier / ROWS_FILE).read_bytes())
+        old_positions = np.load(earlier / POSITIONS_FILE)
+        lexical = LexicalIndex.load(earlier / LEXICAL_DIR)
+        if not len(old_rows) == len(old_positions) == lexical.rows:
+            return False
+        present = {(r.source_id, r.position) for r in current}
+        keep = [(row.source_id, int(at)) in present for row, at in zip(old_rows, old_positions)]
+        kept_rows = [row for row, stays in zip(old_rows, keep) if stays]
+        added = current[len(kept_rows):]
+        if [r.source_id for r in current[: len(kept_rows)]] != [r.source_id for r in kept_rows]:
+            return False
+        if len(added) > len(kept_rows):  # mostly new rows: one streamed pass over all of them is faster
+            return False
+        fetched = _fetch(connection, build_id, [r.source_id for r in added])
+        new_lines = [fetched[r.source_id].chunk.encode("utf-8") for r in added]
+        if _copy_kept_lines(earlier / CHUNKS_FILE, staging / CHUNKS_FILE, keep, new_lines) != len(old_rows):
+            return False
+        dropped = [i for i, stays in enumerate(keep) if not stays]
+        lexical = lexical.without(dropped).appended([orjson.loads(fetched[r.source_id].tokens) for r in added])
+    except _UNREADABLE:
         return False
-    if len(added) > kept:  # mostly new rows: one streamed pass over all of them is faster than fetching them by id
-        return False
-    fetched: dict[str, Any] = {}
-    for start in range(0, len(added), READ_BATCH):
-        wanted = [r.source_id for r in added[start : start + READ_BATCH]]
-        fetched.update((r.source_id, r) for r in connection.execute(
-            select(index_chunks.c.source_id, index_chunks.c.chunk, index_chunks.c.tokens)
-            .where(index_chunks.c.build_id == build_id, index_chunks.c.source_id.in_(wanted))))
-    new_lines = [fetched[r.source_id].chunk.encode("utf-8") for r in added]
-    with (earlier / CHUNKS).open("rb") as source, (staging / CHUNKS).open("wb") as target:
-        lines = 0
-        for line, stays in zip(source, keep):
-            lines += 1
-            if stays:
-                target.write(line)
-        target.writelines(line + b"\n" for line in new_lines)
-    if lines != len(old_rows):
-        return False
-    dropped = [i for i, stays in enumerate(keep) if not stays]
-    lexical = lexical.without(dropped).appended([orjson.loads(fetched[r.source_id].tokens) for r in added])
     rows = kept_rows + [ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in new_lines]
     _finish_copy(staging, rows, [r.position for r in current], lexical)
     return True
 
 
+def _fetch(connection: Any, build_id: str, source_ids: list[str]) -> dict[str, Any]:
+    fetched: dict[str, Any] = {}
+    for start in range(0, len(source_ids), READ_BATCH):
+        wanted = source_ids[start : start + READ_BATCH]
+        fetched.update((r.source_id, r) for r in connection.execute(
+            select(index_chunks.c.source_id, index_chunks.c.chunk, index_chunks.c.tokens)
+            .where(index_chunks.c.build_id == build_id, index_chunks.c.source_id.in_(wanted))))
+    return fetched
+
+
+def _copy_kept_lines(source: Path, target: Path, keep: list[bool], new_lines: list[bytes]) -> int:
+    """Write the kept lines of `source`, then the new ones; the number of lines `source` had."""
+    lines = 0
+    with source.open("rb") as old, target.open("wb") as new:
+        for line in old:
+            if lines < len(keep) and keep[lines]:
+                new.write(line)
+            lines += 1
+        new.writelines(line + b"\n" for line in new_lines)
+    return lines
+
+
 def _finish_copy(staging: Path, rows: list[ChunkRow], positions: list[int], lexical: LexicalIndex) -> None:
-    lexical.save(staging / BM25)
-    np.save(staging / POSITIONS, np.asarray(positions, dtype=np.int64))
-    (staging / ROWS).write_bytes(encode_rows(rows))  # written last: a copy with it is complete
+    lexical.save(staging / LEXICAL_DIR)
+    np.save(staging / POSITIONS_FILE, np.asarray(positions, dtype=np.int64))
+    (staging / ROWS_FILE).write_bytes(encode_rows(rows))  # written last: a copy with it is complete
 
 
 def _earlier_copy(root: Path, build_id: str) -> Path | None:
     """The complete copy of the newest earlier version of this build, if this home has one."""
-    versions = []
-    for folder in root.glob(f"{build_id}@*"):
-        version = folder.name.rpartition("@")[2]
-        if version.isdigit() and (folder / ROWS).is_file():
-            versions.append((int(version), folder))
+    versions = [(version, folder) for folder in root.glob(f"{build_id}@*")
+                if (version := _version_of(folder)) is not None and (folder / ROWS_FILE).is_file()]
     return max(versions)[1] if versions else None
 
 
-def _remove_other_copies(root: Path, keep: Path) -> None:
-    """Copies of earlier versions; a worker still serving one keeps reading it (its files stay open)."""
+def _version_of(folder: Path) -> int | None:
+    version = folder.name.rpartition("@")[2]
+    return int(version) if version.isdigit() else None
+
+
+def _remove_unfinished(root: Path) -> None:
+    """Copies a killed process left half-written (only the lock's holder writes, so any found is left over):
+    they may hold text of documents removed since."""
+    for folder in root.glob(f"{UNFINISHED_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_older_copies(root: Path, current: PublishedState) -> None:
+    """Copies of earlier versions and builds; a worker still serving one keeps reading it (its files stay
+    open). A newer copy (another worker of this home moved on) is left alone."""
     for folder in root.iterdir():
-        if folder != keep and not folder.name.startswith(".writing-"):
+        build_id, _, _version = folder.name.rpartition("@")
+        version = _version_of(folder)
+        if version is not None and (build_id, version) < (current.build_id, current.version):
             shutil.rmtree(folder, ignore_errors=True)
 
 

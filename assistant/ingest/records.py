@@ -215,22 +215,20 @@ class FileRecords:
         heads: list[dict[str, Any]] = []
         damaged: list[str] = []
         changed = False
-        for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
-            if not entry.name.endswith(".json") or not entry.is_file():
-                continue
-            stamp = list(_stamp(entry))
-            known = memo.get(entry.name)
+        for name, file_stamp in sorted(_record_files(self.folder)):
+            stamp = list(file_stamp)
+            known = memo.get(name)
             if isinstance(known, dict) and known.get("stamp") == stamp:
                 head = known.get("head")
             else:
                 changed = True
                 try:
-                    head = record_head(json.loads(Path(entry.path).read_text(encoding="utf-8")))
+                    head = record_head(json.loads((self.folder / name).read_text(encoding="utf-8")))
                 except (json.JSONDecodeError, OSError, AttributeError):
                     head = None
-            fresh[entry.name] = {"stamp": stamp, "head": head}
+            fresh[name] = {"stamp": stamp, "head": head}
             if head is None:
-                damaged.append(entry.name)
+                damaged.append(name)
             else:
                 heads.append(head)
         if changed or len(fresh) != len(memo):
@@ -244,7 +242,7 @@ class FileRecords:
         """Kept in a small memo keyed by every record file's stamp: while no file changed, a census costs a
         directory listing, not the heads memo (for 10,000 documents, 5 MB read into objects that a web
         worker kept about 20 MB of)."""
-        stamps = sorted((e.name, *_stamp(e)) for e in os.scandir(self.folder) if e.name.endswith(".json") and e.is_file())
+        stamps = sorted((name, *stamp) for name, stamp in _record_files(self.folder))
         key = hashlib.sha256(orjson.dumps([CENSUS_FORMAT, stamps])).hexdigest()
         memo_path = self.folder / CENSUS_MEMO
         try:
@@ -310,10 +308,18 @@ class FileRecords:
         return record
 
 
-def _stamp(entry: os.DirEntry) -> tuple[int, int, int]:
-    """(size, modification time, inode) of a record file: a rewritten record has another one."""
-    info = entry.stat()
-    return info.st_size, info.st_mtime_ns, info.st_ino
+def _record_files(folder: Path) -> Iterator[tuple[str, tuple[int, int, int]]]:
+    """(name, stamp) of each record file; the stamp (size, modification time, inode) changes when the record
+    is written again. A file removed while the folder is listed is left out."""
+    for entry in os.scandir(folder):
+        if not entry.name.endswith(".json"):
+            continue
+        try:
+            if entry.is_file():
+                info = entry.stat()
+                yield entry.name, (info.st_size, info.st_mtime_ns, info.st_ino)
+        except FileNotFoundError:
+            continue
 
 
 def _now() -> dt.datetime:
@@ -370,10 +376,11 @@ class DatabaseRecords:
         return replace(census, damaged=tuple(damaged))
 
     def _heads(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(doc id, head) of every record; None as the head of one that is not a JSON object."""
         for doc_id, text in self._rows():
             try:
                 yield doc_id, record_head(orjson.loads(text))
-            except orjson.JSONDecodeError:
+            except (orjson.JSONDecodeError, AttributeError):
                 yield doc_id, None
 
     def get(self, doc_id: str) -> dict[str, Any] | None:

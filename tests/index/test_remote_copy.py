@@ -19,6 +19,7 @@ from assistant.index.remote import (
     LOCAL_COPIES,
     _engine,
     _local_copy,
+    _open_published_copy,
     _published_copy,
     _rows,
     index_chunks,
@@ -93,17 +94,23 @@ def test_a_new_version_of_the_build_is_copied_from_the_earlier_copy(published, t
     row, second = _local_copy(settings)
     monkeypatch.undo()
     assert second.name == "b1@2" and not first.exists()
-    assert [p.name for p in (settings.index_dir / LOCAL_COPIES).iterdir()] == ["b1@2"]
+    assert sorted(p.name for p in (settings.index_dir / LOCAL_COPIES).iterdir()) == [".lock", "b1@2"]
     ids = [r.source_id for r in decode_rows((second / "rows.json").read_bytes())]
     assert "doc-0001" not in ids and ids[-2:] == ["doc-3000", "doc-0007"] and len(ids) == 2500
     fresh = load_settings(home=tmp_path / "other-home", database_url=settings.database_url)
     _same_copy(second, _local_copy(fresh)[1])  # equals a copy made from nothing
 
 
-def test_an_earlier_copy_that_does_not_fit_is_not_used(published) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("damage", ["positions.npy", "bm25/idf.npy", "bm25/indptr.npy", "chunks.jsonl"])
+def test_an_earlier_copy_that_does_not_fit_is_not_used(published, damage: str) -> None:  # noqa: ANN001
     settings, _chunks = published
     _row, first = _local_copy(settings)
-    (first / "positions.npy").write_bytes(b"damaged")
+    if damage == "bm25/indptr.npy":  # one row more than the copy has chunks
+        np.save(first / damage, np.append(np.load(first / damage), np.load(first / damage)[-1]))
+    elif damage == "chunks.jsonl":
+        (first / damage).write_bytes(b"")
+    else:
+        (first / damage).write_bytes(b"" if damage.endswith("idf.npy") else b"damaged")
     with _engine(settings).begin() as connection:
         connection.execute(update(index_state).values(version=2))
     _row, second = _local_copy(settings)
@@ -119,10 +126,13 @@ def test_nothing_published_gives_no_copy(tmp_path: Path) -> None:
     assert _local_copy(settings) == (None, None)
 
 
-def test_a_missing_copy_is_written_by_a_process_of_its_own(published) -> None:  # noqa: ANN001
+def test_a_missing_copy_is_written_by_a_process_of_its_own(published, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     settings, chunks = published
     row, missing = _local_copy(settings, write=False)
     assert row.version == 1 and missing is None
+    import assistant.index.remote as remote
+
+    monkeypatch.setattr(remote, "_write_local_copy", lambda *_args: pytest.fail("written by the worker itself"))
     row, folder = _published_copy(settings)
     assert folder == settings.index_dir / LOCAL_COPIES / "b1@1"
     assert len(decode_rows((folder / "rows.json").read_bytes())) == len(chunks)
@@ -143,3 +153,24 @@ def test_a_version_with_mostly_new_rows_is_copied_afresh(published, monkeypatch:
     monkeypatch.setattr(remote, "_copy_all", lambda *args: (streamed.append(True), copy_all(*args)))
     assert len(decode_rows((_local_copy(settings)[1] / "rows.json").read_bytes())) == 1500
     assert streamed, "mostly new rows are streamed in one pass, not fetched by id"
+
+
+@pytest.mark.parametrize("damage", ["rows.json", "bm25/col_ptr.npy", "chunks.jsonl"])
+def test_a_damaged_copy_is_written_again(published, damage: str) -> None:  # noqa: ANN001
+    settings, chunks = published
+    _row, folder = _local_copy(settings)
+    (folder / damage).write_bytes(b"{" if damage == "rows.json" else b"")
+    row, opened, table, bm25 = _open_published_copy(settings)
+    assert opened == folder and len(table) == len(chunks) == bm25.rows and table[5] == chunks[5]
+    table.close()
+
+
+def test_leftovers_are_removed_and_newer_copies_kept(published) -> None:  # noqa: ANN001
+    settings, _chunks = published
+    root = settings.index_dir / LOCAL_COPIES
+    (root / ".writing-b1@1-999-abc").mkdir(parents=True)  # a writer killed half-way
+    (root / ".writing-b1@1-999-abc" / "chunks.jsonl").write_text("消した文書の本文", encoding="utf-8")
+    (root / "b0@9").mkdir()  # an older build
+    (root / "b1@7").mkdir()  # a newer version, written by a worker of this home that moved on
+    _row, folder = _local_copy(settings)
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "b1@1", "b1@7"]

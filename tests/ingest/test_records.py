@@ -3,6 +3,7 @@ without their chunks, a damaged file is reported, and a removed document leaves 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -65,6 +66,15 @@ def test_the_database_census_equals_the_one_of_its_heads(tmp_path: Path) -> None
         store.put(_record(f"d{n}", f"手引{n}"))
     heads, damaged = store.heads()
     assert store.census() == RecordCensus(7, fingerprint_of(heads), ())
+    from sqlalchemy import insert
+
+    from assistant.ingest.records import documents_table
+
+    with store.engine.begin() as connection:  # written by something else: not JSON, or not an object
+        connection.execute(insert(documents_table), [{"doc_id": "x1", "record": "{壊れた", "updated_at": dt.datetime(2026, 12, 1)},
+                                                     {"doc_id": "x2", "record": "[1, 2]", "updated_at": dt.datetime(2026, 12, 1)}])
+    assert store.census() == RecordCensus(7, fingerprint_of(heads), ("x1", "x2"))
+    assert store.heads() == (heads, ["x1", "x2"])
 
 
 def test_a_removed_document_leaves_no_trace_in_the_memo(tmp_path: Path) -> None:
