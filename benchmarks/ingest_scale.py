@@ -107,9 +107,7 @@ def main() -> None:
         started = time.perf_counter()
         report = ingest_documents(settings, [folder], IngestOptions(kind="guidance", as_of="2025-04-01"), knowledge=knowledge)
         ingest_seconds = time.perf_counter() - started
-        # The ingest leaves hundreds of MB for the kernel to write out; that writeback is not part of what is
-        # timed next (it made adding one document take 6 s instead of 4 s, and the first answers twice as long).
-        os.sync()
+        os.sync()  # the ingest leaves hundreds of MB for the kernel to write out: not part of what is timed next
         one = Path(tmp) / "one.md"
         one.write_text("# 追加の手引\n" + "".join(SENTENCES) * 3, encoding="utf-8")
         started = time.perf_counter()

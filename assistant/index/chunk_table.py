@@ -43,6 +43,11 @@ class ChunkRow(NamedTuple):
         scope, municipality = chunk_scope(chunk)
         return cls(chunk.source_id, chunk.meta.get("doc_id"), chunk.kind, chunk.confidence, chunk.as_of, scope, municipality)
 
+    @classmethod
+    def of_line(cls, line: bytes) -> "ChunkRow":
+        """The row of a chunk as a line of a chunk file holds it (JSON)."""
+        return cls.of(Chunk.from_dict(orjson.loads(line)))
+
 
 # The fields most rows share with many others: stored once per distinct value, each row holding a number.
 _SHARED_FIELDS = ChunkRow._fields[2:]

@@ -440,7 +440,7 @@ def _copy_all(connection: Any, build_id: str, staging: Path) -> None:
             for batch in result.partitions():
                 lines = [r.chunk.encode("utf-8") for r in batch]
                 chunk_file.writelines(line + b"\n" for line in lines)
-                rows.extend(ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines)
+                rows.extend(ChunkRow.of_line(line) for line in lines)
                 positions.extend(r.position for r in batch)
                 yield [orjson.loads(r.tokens) for r in batch]
 
@@ -477,7 +477,7 @@ def _copy_changes(connection: Any, build_id: str, earlier: Path, staging: Path) 
         lexical = lexical.without(dropped).appended([orjson.loads(fetched[r.source_id].tokens) for r in added])
     except _UNREADABLE:
         return False
-    rows = kept_rows + [ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in new_lines]
+    rows = kept_rows + [ChunkRow.of_line(line) for line in new_lines]
     _finish_copy(staging, rows, [r.position for r in current], lexical)
     return True
 
@@ -533,7 +533,7 @@ def _remove_older_copies(root: Path, current: PublishedState) -> None:
     """Copies of earlier versions and builds; a worker still serving one keeps reading it (its files stay
     open). A newer copy (another worker of this home moved on) is left alone."""
     for folder in root.iterdir():
-        build_id, _, _version = folder.name.rpartition("@")
+        build_id = folder.name.rpartition("@")[0]
         version = _version_of(folder)
         if version is not None and (build_id, version) < (current.build_id, current.version):
             shutil.rmtree(folder, ignore_errors=True)

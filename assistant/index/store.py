@@ -230,7 +230,7 @@ def _read_rows(folder: Path, chunk_lines: list[bytes] | None = None) -> list[Chu
         return decode_rows((folder / ROWS_FILE).read_bytes())
     except (OSError, ValueError):
         lines = chunk_lines if chunk_lines is not None else _raw_lines(folder / CHUNKS_FILE)
-        return [ChunkRow.of(Chunk.from_dict(orjson.loads(line))) for line in lines]
+        return [ChunkRow.of_line(line) for line in lines]
 
 
 def _fallback_is_safe(old: dict[str, Any], new: dict[str, Any]) -> bool:

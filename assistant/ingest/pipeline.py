@@ -146,7 +146,7 @@ class _NoRecords:
         return [], []
 
     def census(self) -> RecordCensus:
-        return RecordCensus.of([], [])
+        return RecordCensus.of([])
 
     def get(self, doc_id: str) -> None:
         raise RuntimeError("records are not read in worker processes")

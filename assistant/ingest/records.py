@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,18 +115,27 @@ def record_head(record: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in record.items() if key != "chunks"}
 
 
+FINGERPRINT_CHARS = 16
+RecordEntry = tuple[str, "dict[str, Any] | None"]  # a record's name and head (None when it cannot be read)
+
+
 def fingerprint_of(heads: Iterable[dict[str, Any]]) -> str:
     """A digest of what the index holds of each document (its text, kind, date, title, scope); the index
     records it, and a different one means the index is stale."""
     digest = hashlib.sha256()
     for record in heads:
-        digest.update(
-            f"{record['doc_id']}:{record['content_hash']}:{record['kind']}:{record['as_of']}:{record['title']}:"
-            f"{record.get('official', False)}:{record.get('format')}".encode()
-        )
-        if "scope" in record:  # who the document answers, and how sure it is, are in its chunks too
-            digest.update(f":{record['scope']}:{record.get('municipality')}:{record.get('confidence')}".encode())
-    return digest.hexdigest()[:16]
+        _add_to_fingerprint(digest, record)
+    return digest.hexdigest()[:FINGERPRINT_CHARS]
+
+
+
+def _add_to_fingerprint(digest: Any, record: dict[str, Any]) -> None:
+    digest.update(
+        f"{record['doc_id']}:{record['content_hash']}:{record['kind']}:{record['as_of']}:{record['title']}:"
+        f"{record.get('official', False)}:{record.get('format')}".encode()
+    )
+    if "scope" in record:  # who the document answers, and how sure it is, are in its chunks too
+        digest.update(f":{record['scope']}:{record.get('municipality')}:{record.get('confidence')}".encode())
 
 
 @dataclass(frozen=True)
@@ -138,21 +147,30 @@ class RecordCensus:
     damaged: tuple[str, ...]
 
     @classmethod
-    def of(cls, heads: Iterable[dict[str, Any]], damaged: Iterable[str]) -> "RecordCensus":
-        counted = _Counted(heads)
-        return cls(fingerprint=fingerprint_of(counted), count=counted.count, damaged=tuple(damaged))
+    def of(cls, entries: Iterable[RecordEntry]) -> "RecordCensus":
+        """The census of (name, head) pairs, taken as they pass: no list of the heads is kept (a head of None:
+        a damaged record). The fingerprint equals `fingerprint_of` the readable heads."""
+        digest, count, damaged = hashlib.sha256(), 0, []
+        for name, head in entries:
+            if head is None:
+                damaged.append(name)
+            else:
+                _add_to_fingerprint(digest, head)
+                count += 1
+        return cls(count=count, fingerprint=digest.hexdigest()[:FINGERPRINT_CHARS], damaged=tuple(damaged))
 
 
-class _Counted:
-    """The items of an iterable, counted as they pass (a census need not keep the heads)."""
 
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._items, self.count = items, 0
-
-    def __iter__(self) -> Iterator[Any]:
-        for item in self._items:
-            self.count += 1
-            yield item
+def _split(entries: Iterable[RecordEntry]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the heads of the readable records, the names of the damaged ones)."""
+    heads: list[dict[str, Any]] = []
+    damaged: list[str] = []
+    for name, head in entries:
+        if head is None:
+            damaged.append(name)
+        else:
+            heads.append(head)
+    return heads, damaged
 
 
 class RecordStore(Protocol):
@@ -203,6 +221,9 @@ class FileRecords:
         return [record for _path, record in self._read_all() if record is not None]
 
     def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
+        return _split(self._entries())
+
+    def _entries(self) -> list[RecordEntry]:
         """Read from a memo of the heads, keyed by each file's stamp (size, time, inode); only files written
         since the memo was made are parsed, so ten thousand records cost a directory listing, not ten thousand reads."""
         memo_path = self.folder / HEADS_MEMO
@@ -212,8 +233,7 @@ class FileRecords:
         except (OSError, orjson.JSONDecodeError):
             memo = {}
         fresh: dict[str, Any] = {}
-        heads: list[dict[str, Any]] = []
-        damaged: list[str] = []
+        entries: list[RecordEntry] = []
         changed = False
         for name, file_stamp in sorted(_record_files(self.folder)):
             stamp = list(file_stamp)
@@ -227,16 +247,13 @@ class FileRecords:
                 except (json.JSONDecodeError, OSError, AttributeError):
                     head = None
             fresh[name] = {"stamp": stamp, "head": head}
-            if head is None:
-                damaged.append(name)
-            else:
-                heads.append(head)
+            entries.append((name, head))
         if changed or len(fresh) != len(memo):
             try:
                 write_bytes_atomic(memo_path, orjson.dumps(fresh), durable=False)
             except OSError:
                 pass  # only a memo: the next call reads the files again
-        return heads, damaged
+        return entries
 
     def census(self) -> RecordCensus:
         """Kept in a small memo keyed by every record file's stamp: while no file changed, a census costs a
@@ -251,7 +268,7 @@ class FileRecords:
                 return RecordCensus(int(memo["count"]), str(memo["fingerprint"]), tuple(memo["damaged"]))
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             pass
-        census = RecordCensus.of(*self.heads())
+        census = RecordCensus.of(self._entries())
         try:  # keyed by the stamps taken before the heads were read: a file written meanwhile changes the key
             write_bytes_atomic(memo_path, orjson.dumps({"key": key, "count": census.count, "fingerprint": census.fingerprint,
                                                         "damaged": list(census.damaged)}), durable=False)
@@ -353,29 +370,12 @@ class DatabaseRecords:
         return out
 
     def heads(self) -> tuple[list[dict[str, Any]], list[str]]:
-        heads, bad = [], []
-        for doc_id, head in self._heads():
-            if head is None:
-                bad.append(doc_id)
-            else:
-                heads.append(head)
-        return heads, bad
+        return _split(self._heads())
 
     def census(self) -> RecordCensus:
-        """Counted as the records stream past, without a list of their heads."""
-        damaged: list[str] = []
+        return RecordCensus.of(self._heads())
 
-        def readable() -> Iterator[dict[str, Any]]:
-            for doc_id, head in self._heads():
-                if head is None:
-                    damaged.append(doc_id)
-                else:
-                    yield head
-
-        census = RecordCensus.of(readable(), ())
-        return replace(census, damaged=tuple(damaged))
-
-    def _heads(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    def _heads(self) -> Iterator[RecordEntry]:
         """(doc id, head) of every record; None as the head of one that is not a JSON object."""
         for doc_id, text in self._rows():
             try:

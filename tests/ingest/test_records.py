@@ -48,7 +48,7 @@ def test_the_census_counts_and_fingerprints_the_readable_records(tmp_path: Path,
     heads, damaged = store.heads()
     assert census == RecordCensus(3, fingerprint_of(heads), ("d9.json",))
 
-    monkeypatch.setattr(FileRecords, "heads", lambda self: pytest.fail("the heads were read although no file changed"))
+    monkeypatch.setattr(FileRecords, "_entries", lambda self: pytest.fail("the heads were read although no file changed"))
     assert store.census() == census
     monkeypatch.undo()
 
