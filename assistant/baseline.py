@@ -4,11 +4,11 @@ no BM25, no domain logic). It answers by returning the top passages."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from langchain_chroma import Chroma
 
-from assistant.index.store import COLLECTION, chroma_client
 from assistant.service import Assistant
 
 TOP_K = 10
@@ -17,11 +17,8 @@ TOP_K = 10
 class PlainRag:
     def __init__(self, assistant: Assistant) -> None:
         index = assistant.index
-        self.store = Chroma(
-            client=chroma_client(index.chroma_path),
-            collection_name=COLLECTION,
-            embedding_function=assistant.embedder,
-        )
+        client, name = _collection_with_texts(index)
+        self.store = Chroma(client=client, collection_name=name, embedding_function=assistant.embedder)
         self.retriever = self.store.as_retriever(search_kwargs={"k": TOP_K})
         self.by_id = index.by_id
 
@@ -59,3 +56,21 @@ class PlainRag:
             "citations": citations,
             "retrieved_ids": ids,
         }
+
+
+def _collection_with_texts(index: Any) -> tuple[Any, str]:
+    """(an in-memory Chroma client, a collection in it) holding the index's vectors with each chunk's text, as a
+    plain RAG store would: the index's own collection holds no texts, and LangChain's Chroma passes over results
+    without one."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    stored = index.collection.get(include=["embeddings", "metadatas"])
+    client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+    name = f"baseline-{uuid.uuid4().hex[:12]}"
+    collection = client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    ids = list(stored["ids"])
+    if ids:
+        collection.add(ids=ids, embeddings=stored["embeddings"], metadatas=stored["metadatas"],
+                       documents=[index.by_id[i].text for i in ids])
+    return client, name

@@ -31,3 +31,13 @@ def test_report_with_baseline(assistant, tmp_path: Path) -> None:  # noqa: ANN00
     assert "<svg" in html and "評価レポート" in html
     saved = json.loads(Path(report["json_path"]).read_text(encoding="utf-8"))
     assert len(saved["rows"]) == 4
+
+
+def test_the_baseline_retrieves_passages_with_their_text(assistant) -> None:  # noqa: ANN001
+    from assistant.baseline import TOP_K, PlainRag
+
+    baseline = PlainRag(assistant)
+    result = baseline.ask("妊産婦医療費の助成で情報連携できますか")
+    assert len(result["retrieved_ids"]) == TOP_K
+    assert all(c["quote"] == assistant.index.by_id[c["source_id"]].text for c in result["citations"])
+    assert baseline.classify("妊産婦医療費の助成")["candidates"], "case passages are among the nearest"
